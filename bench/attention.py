@@ -1,0 +1,13 @@
+"""Attention backends side by side; same as `sora bench attention`. Run: python bench/attention.py --help"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from sora_nodes.bench.attention import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

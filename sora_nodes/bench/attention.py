@@ -1,0 +1,307 @@
+"""Attention backends side by side: time, peak memory, FLOP/s and how memory scales with tokens.
+
+    sora bench attention [--tokens 1024,2048,4096,8192,16384] [--device auto|cpu|cuda] [--json]
+
+Every backend runs on the same inputs, in one process, size by size, so the ratios against
+`reference` compare like with like. Time is the median of `--repeats` calls after one warm-up.
+
+Peak memory is the extra memory one attention call needs on top of its inputs (its output included):
+- CUDA: torch.cuda.max_memory_allocated() minus the allocated bytes before the call, after
+  resetting the peak. cuDNN and xformers workspaces come from the same caching allocator.
+- CPU: torch keeps no peak statistic, so we read the kernel's. Before the call, malloc_trim(0)
+  hands freed heap pages back to the OS (otherwise the call could silently reuse them and look
+  smaller), then writing "5" to /proc/self/clear_refs resets the peak resident set size (VmHWM),
+  and the peak is VmHWM after the call minus VmRSS before it. This matches a fresh process per
+  case to within ~0.5 MB (checked at 256..4096 tokens) and the reference's analytic 2·B·H·N²·4
+  bytes (scores + softmax in float32). Without Linux /proc the CPU peak is reported as null.
+
+Cases whose estimated memory exceeds `--max-gb` are skipped and reported with the estimate, so
+the naive reference at 16k tokens (~17 GB in float32) does not take the machine down.
+
+Utilisation is 4·B·H·N²·D / time / peak, with peak = 190 GFLOP/s fp32 for the 2-core CPU box
+(measured, see ANCHORS.md) and 989 TFLOP/s dense bf16 for H100/H200; `--peak-tflops` overrides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+
+import torch
+
+from ..models.attention import BACKENDS, AttentionBackendError, attention, available_backends, resolve_backend
+
+CPU_PEAK_FLOPS = 190e9  # fp32 matmul, 2-core Zen 4 class box (ANCHORS.md)
+HOPPER_PEAK_FLOPS = 989e12  # H100 / H200 dense bf16
+DEFAULT_TOKENS = (1024, 2048, 4096, 8192, 16384)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="sora bench attention", description=__doc__.split("\n")[0])
+    p.add_argument("--tokens", type=_int_list, default=DEFAULT_TOKENS,
+                   help="comma-separated token counts (self-attention, Nq = Nk)")
+    p.add_argument("--backends", type=lambda s: [b.strip() for b in s.split(",") if b.strip()], default=None,
+                   help=f"comma-separated subset of {list(BACKENDS[1:])}; default: all available on the device")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--batch", type=_positive_int, default=1)
+    p.add_argument("--heads", type=_positive_int, default=8)
+    p.add_argument("--head-dim", type=_positive_int, default=64)
+    p.add_argument("--repeats", type=_positive_int, default=3, help="timed calls per case (median is reported)")
+    p.add_argument("--max-gb", type=float, default=None,
+                   help="skip cases estimated above this many GB (default: 6 on CPU, 90%% of free GPU memory)")
+    p.add_argument("--peak-tflops", type=float, default=None, help="device peak for utilisation (default: known)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    return p.parse_args(argv)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    if not parts or not all(t.isdigit() and int(t) > 0 for t in parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers like 1024,2048; got {text!r}")
+    return tuple(int(t) for t in parts)
+
+
+def estimate_bytes(backend: str, batch: int, heads: int, tokens: int, head_dim: int, dtype: torch.dtype) -> int:
+    """Inputs plus the call's working memory, erring high; only used to decide what to skip."""
+    item = torch.tensor([], dtype=dtype).element_size()
+    qkv = 3 * batch * heads * tokens * head_dim * item
+    if backend == "reference":  # float32 scores and their softmax, plus float32 copies of q, k, v
+        return qkv + 2 * batch * heads * tokens * tokens * 4 + 4 * batch * heads * tokens * head_dim * 4
+    return 2 * qkv  # fused kernels: the output plus per-block tiles, linear in tokens
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return re.search(r"model name\s*:\s*(.+)", f.read()).group(1).strip()
+    except (OSError, AttributeError):
+        return platform.processor() or platform.machine() or "cpu"
+
+
+class _CudaPeak:
+    """Peak bytes the caching allocator handed out during a block of code."""
+
+    def start(self) -> None:
+        torch.cuda.reset_peak_memory_stats()
+        self._base = torch.cuda.memory_allocated()
+
+    def stop(self) -> int:
+        return torch.cuda.max_memory_allocated() - self._base
+
+
+class _CpuPeak:
+    """Peak resident memory during a block of code, from Linux's VmHWM (see the module docstring)."""
+
+    @classmethod
+    def if_supported(cls) -> _CpuPeak | None:
+        ok = platform.system() == "Linux" and os.access("/proc/self/clear_refs", os.W_OK)
+        return cls() if ok else None
+
+    def __init__(self):
+        self._trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only; musl has none
+
+    @staticmethod
+    def _status(field: str) -> int:
+        with open("/proc/self/status") as f:
+            return int(re.search(field + r":\s+(\d+) kB", f.read()).group(1)) * 1024
+
+    def start(self) -> None:
+        gc.collect()
+        if self._trim is not None:
+            self._trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS
+        self._base = self._status("VmRSS")
+
+    def stop(self) -> int:
+        return self._status("VmHWM") - self._base
+
+
+def _measure(backend: str, q, k, v, repeats: int, meter: _CudaPeak | _CpuPeak | None) -> tuple[float, int | None]:
+    """Median seconds per call and the peak extra bytes of one call (None when it cannot be measured)."""
+    cuda = q.device.type == "cuda"
+
+    def call():
+        out = attention(q, k, v, backend=backend)
+        if cuda:
+            torch.cuda.synchronize()
+        return out
+
+    call()  # warm-up: kernel selection, lazy library init, workspaces; its output is freed here
+    times, peak = [], None
+    for i in range(repeats):
+        # The first timed call also gives the peak; starting and reading the meter stays outside the timing.
+        if i == 0 and meter is not None:
+            meter.start()
+        t0 = time.perf_counter()
+        out = call()
+        times.append(time.perf_counter() - t0)
+        if i == 0 and meter is not None:
+            peak = meter.stop()
+        del out
+    return statistics.median(times), peak
+
+
+def loglog_slope(xs: list[float], ys: list[float]) -> float | None:
+    """Least-squares slope of log y against log x: ~1 linear growth, ~2 quadratic."""
+    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys, strict=True) if x > 0 and y and y > 0]
+    if len({x for x, _ in pts}) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run every case and return the report (what --json prints)."""
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AttentionBackendError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
+    cuda = device.type == "cuda"
+    dtype = torch.bfloat16 if cuda else torch.float32
+    backends = list(dict.fromkeys(args.backends or available_backends(device)))
+    unknown = [b for b in backends if b not in BACKENDS[1:]]
+    if unknown:
+        raise AttentionBackendError(
+            f"unknown backend(s) {unknown} in --backends; choose from {list(BACKENDS[1:])}"
+        )
+    if "reference" not in backends:
+        backends = [*backends, "reference"]  # every ratio is against it
+    if cuda:
+        name = torch.cuda.get_device_name(device)
+        max_bytes = (args.max_gb * 1e9 if args.max_gb is not None
+                     else 0.9 * torch.cuda.mem_get_info(device)[0])
+        known_peak = HOPPER_PEAK_FLOPS if re.search(r"H100|H200|GH200", name) else None
+    else:
+        name = _cpu_name()
+        max_bytes = (args.max_gb if args.max_gb is not None else 6.0) * 1e9
+        known_peak = CPU_PEAK_FLOPS
+    peak_flops = args.peak_tflops * 1e12 if args.peak_tflops else known_peak
+    meter = _CudaPeak() if cuda else _CpuPeak.if_supported()
+    B, H, D = args.batch, args.heads, args.head_dim
+
+    results = []
+    gen = torch.Generator().manual_seed(0)
+    for n in args.tokens:
+        q, k, v = (torch.randn(B, H, n, D, generator=gen).to(device, dtype) for _ in range(3))  # [B, H, N, D]
+        row = {}
+        for backend in backends:
+            case = {"backend": backend, "tokens": n, "status": "ok", "seconds": None, "peak_bytes": None,
+                    "flops_per_s": None, "utilisation": None, "time_vs_reference": None,
+                    "memory_vs_reference": None, "estimated_bytes": estimate_bytes(backend, B, H, n, D, dtype),
+                    "reason": None}
+            row[backend] = case
+            results.append(case)
+            try:
+                resolve_backend(backend, device)
+            except AttentionBackendError as e:
+                case.update(status="skipped", reason=str(e))
+                continue
+            if case["estimated_bytes"] > max_bytes:
+                case.update(status="skipped", reason=f"estimated {case['estimated_bytes'] / 1e9:.1f} GB > "
+                                                     f"budget {max_bytes / 1e9:.1f} GB (--max-gb)")
+                continue
+            print(f"attention bench: {backend} at {n} tokens ...", file=sys.stderr, flush=True)
+            try:
+                seconds, peak = _measure(backend, q, k, v, args.repeats, meter)
+            except (AttentionBackendError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+                first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                case.update(status="error", reason=f"{type(e).__name__}: {first_line}")
+                if cuda:
+                    torch.cuda.empty_cache()
+                continue
+            flops = 4 * B * H * n * n * D
+            case.update(seconds=seconds, peak_bytes=peak, flops_per_s=flops / seconds,
+                        utilisation=flops / seconds / peak_flops if peak_flops else None)
+        ref = row["reference"]
+        for case in row.values():
+            if case["status"] == "ok" and ref["status"] == "ok":
+                case["time_vs_reference"] = case["seconds"] / ref["seconds"]
+                if case["peak_bytes"] and ref["peak_bytes"]:
+                    case["memory_vs_reference"] = case["peak_bytes"] / ref["peak_bytes"]
+        del q, k, v
+
+    slopes = {}
+    for backend in backends:
+        ok = [c for c in results if c["backend"] == backend and c["status"] == "ok"]
+        slopes[backend] = loglog_slope([c["tokens"] for c in ok], [c["peak_bytes"] for c in ok])
+    return {
+        "benchmark": "attention",
+        "device": device.type,
+        "device_name": name,
+        "torch": torch.__version__,
+        "dtype": str(dtype).removeprefix("torch."),
+        "batch": B, "heads": H, "head_dim": D, "repeats": args.repeats,
+        "max_bytes": int(max_bytes),
+        "peak_flops": peak_flops,
+        "memory_method": ("cuda.max_memory_allocated" if cuda else
+                          "linux VmHWM after malloc_trim" if meter is not None else "unavailable"),
+        "results": results,
+        "memory_slope": slopes,
+    }
+
+
+def format_table(report: dict) -> str:
+    def num(x, width: int, digits: int, scale: float = 1.0) -> str:
+        return f"{'-':>{width}}" if x is None else f"{x * scale:>{width}.{digits}f}"
+
+    title = (
+        f"attention: {report['device_name']} ({report['device']}), {report['dtype']}, batch {report['batch']}, "
+        f"{report['heads']} heads, head dim {report['head_dim']}, median of {report['repeats']}, "
+        f"torch {report['torch']}"
+    )
+    header = (
+        f"{'tokens':>7} {'backend':<10} {'time s':>9} {'peak MB':>9} {'TFLOP/s':>8} {'util %':>6} "
+        f"{'t/ref':>6} {'mem/ref':>7}"
+    )
+    lines = [title, header]
+    for c in report["results"]:
+        head = f"{c['tokens']:>7} {c['backend']:<10}"
+        if c["status"] != "ok":
+            lines.append(f"{head} {c['status']}: {c['reason']}")
+            continue
+        lines.append(
+            f"{head} {num(c['seconds'], 9, 4)} {num(c['peak_bytes'], 9, 1, 1e-6)} "
+            f"{num(c['flops_per_s'], 8, 3, 1e-12)} {num(c['utilisation'], 6, 1, 100)} "
+            f"{num(c['time_vs_reference'], 6, 2)} {num(c['memory_vs_reference'], 7, 3)}"
+        )
+    slopes = ", ".join(f"{b} {num(s, 0, 2)}" for b, s in report["memory_slope"].items())
+    lines.append(f"memory vs tokens, log-log slope (1 = linear, 2 = quadratic): {slopes}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        report = run(args)
+    except AttentionBackendError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

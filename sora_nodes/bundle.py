@@ -1,0 +1,119 @@
+"""The Sora model bundle: the DiT, the video VAE and the name of the text encoder they were trained with.
+
+One safetensors file holds all of it (configs and latent statistics in its metadata and
+buffers), so a checkpoint loads without guessing. This is what the `SORA_MODEL`/`SORA_VAE`
+sockets carry and what `sora render --model` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .checkpoint import Architecture, load_checkpoint, save_checkpoint
+from .errors import CheckpointError, ShapeError
+from .models.dit import DiT, DiTConfig, dit_preset
+from .models.text import TEXT_ENCODERS
+from .models.config import preset
+from .models.vae import VAE_PRESETS, VAEConfig, VideoVAE
+
+ARCHITECTURES = {
+    "dit": Architecture(DiTConfig, DiT),
+    "vae": Architecture(VAEConfig, VideoVAE),
+}
+DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models" / "sora"
+DEFAULT_MODEL_NAME = "sora-default.safetensors"
+
+
+def default_model_path() -> Path:
+    """`$SORA_MODEL` if set, else the checkpoint shipped in the repository's models/sora/."""
+    return Path(os.environ.get("SORA_MODEL") or MODELS_DIR / DEFAULT_MODEL_NAME)
+
+
+@dataclass
+class SoraModel:
+    dit: DiT
+    vae: VideoVAE
+    text_encoder: str = DEFAULT_TEXT_ENCODER
+    metadata: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __post_init__(self):
+        if self.dit.config.latent_channels != self.vae.config.latent_channels:
+            raise CheckpointError(
+                f"the DiT expects {self.dit.config.latent_channels} latent channels but the VAE makes "
+                f"{self.vae.config.latent_channels}; pair a DiT with the VAE it was trained on"
+            )
+        if self.text_encoder not in TEXT_ENCODERS:
+            raise CheckpointError(f"unknown text encoder {self.text_encoder!r}; known: {sorted(TEXT_ENCODERS)}")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.dit.parameters()).device
+
+    def size_factors(self) -> tuple[int, int]:
+        """(frame step k_t, pixel multiple k_s * p) that valid clip sizes must honour."""
+        k_s = self.vae.config.spatial_factor
+        _, ph, pw = self.dit.config.patch_size
+        return self.vae.config.temporal_factor, k_s * max(ph, pw)
+
+    def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """Latent (T', H', W') for a clip; raises ShapeError saying which sizes this model allows."""
+        k_t = self.vae.config.temporal_factor
+        k_s = self.vae.config.spatial_factor
+        p_t, p_h, p_w = self.dit.config.patch_size
+        if frames < 1 or (frames - 1) % (k_t * p_t):
+            step = k_t * p_t
+            lo = 1 + max(0, (frames - 1) // step) * step
+            raise ShapeError(f"frames must be 1 + k*{step} (1, {1 + step}, {1 + 2 * step}, ...) for this model; "
+                             f"got {frames}, try {lo} or {lo + step}")
+        for name, size, p in (("height", height, p_h), ("width", width, p_w)):
+            multiple = k_s * p
+            if size < multiple or size % multiple:
+                lo = max(multiple, size // multiple * multiple)
+                raise ShapeError(f"{name} must be a multiple of {multiple} (VAE factor {k_s} x patch {p}); "
+                                 f"got {size}, try {lo} or {lo + multiple}")
+        return 1 + (frames - 1) // k_t, height // k_s, width // k_s
+
+    def to(self, device=None, dtype=None) -> "SoraModel":
+        self.dit.to(device=device, dtype=dtype)
+        self.vae.to(device=device)  # the VAE stays float32: its decode is cheap and precision-sensitive
+        return self
+
+
+def new_sora_model(dit: str | DiTConfig = "tiny", vae: str | VAEConfig = "tiny", *,
+                   text_encoder: str = DEFAULT_TEXT_ENCODER, seed: int = 0) -> SoraModel:
+    """A freshly initialised (untrained) bundle; the DiT's latent channels follow the VAE."""
+    import dataclasses
+
+    vae_cfg = preset(VAE_PRESETS, vae, "VAE") if isinstance(vae, str) else vae
+    dit_cfg = dit_preset(dit) if isinstance(dit, str) else dit
+    text_dim = TEXT_ENCODERS[text_encoder].dim if text_encoder in TEXT_ENCODERS else dit_cfg.text_dim
+    dit_cfg = dataclasses.replace(dit_cfg, latent_channels=vae_cfg.latent_channels, text_dim=text_dim)
+    torch.manual_seed(seed)
+    return SoraModel(DiT(dit_cfg).eval(), VideoVAE(vae_cfg).eval(), text_encoder)
+
+
+def save_sora_model(path: str | os.PathLike, model: SoraModel, *, training: dict | None = None) -> Path:
+    metadata = {"text_encoder": model.text_encoder}
+    if training is not None:
+        metadata["training"] = json.dumps(training, sort_keys=True)
+    return save_checkpoint(path, {"dit": model.dit, "vae": model.vae}, metadata=metadata)
+
+
+def load_sora_model(path: str | os.PathLike, *, device="cpu", dtype: torch.dtype | None = None) -> SoraModel:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"model file {path} does not exist; pass --model PATH to a .safetensors "
+                              f"checkpoint (the default is looked up at {default_model_path()})")
+    networks, metadata = load_checkpoint(path, ARCHITECTURES, device=device)
+    model = SoraModel(networks["dit"], networks["vae"], metadata.get("text_encoder", DEFAULT_TEXT_ENCODER),
+                      metadata, path)
+    if dtype is not None:
+        model.dit.to(dtype=dtype)
+    return model

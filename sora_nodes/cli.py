@@ -1,0 +1,175 @@
+"""The `sora` command: render, info, bench, init-checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import SoraError
+
+SAMPLER_CHOICES = ("euler", "heun", "dpmpp_2m")
+ATTENTION_CHOICES = ("auto", "xformers", "sdpa", "reference")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (what was wrong, what is allowed)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like WIDTHxHEIGHT, e.g. 64x64 or 112x64; got {text!r}") from None
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return w, h
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def pick_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SoraError(f"--device {name} was asked for but torch sees no CUDA device; use --device cpu")
+    return torch.device(name)
+
+
+def cmd_render(args) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from .bundle import default_model_path, load_sora_model
+    from .pipeline import SamplingSettings, generate
+    from .video_io import write_video
+
+    if not args.prompt.strip():
+        raise SoraError('the prompt is empty; describe the video, e.g. sora render "a red circle moving left"')
+    width, height = args.size
+    settings = SamplingSettings(steps=args.steps, cfg=args.cfg, sampler=args.sampler, seed=args.seed,
+                                attention=args.attention)
+    device = pick_device(args.device)
+    torch.set_grad_enabled(False)
+    model = load_sora_model(args.model or default_model_path(), device=device)
+    model.latent_shape(args.frames, height, width)  # fail on a bad size before loading the text encoder
+    start = time.perf_counter()
+    with tqdm(total=settings.steps, desc="sampling", unit="step", disable=args.quiet) as bar:
+        frames = generate(model, args.prompt, negative_prompt=args.negative, width=width, height=height,
+                          frames=args.frames, settings=settings, callback=lambda info: bar.update(1))
+    path = write_video(args.output, frames, args.fps)
+    if not args.quiet:
+        print(f"wrote {path} ({frames.shape[0]} frames, {width}x{height}, {args.fps:g} fps) "
+              f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import torch
+
+    from .bundle import default_model_path
+    from .models.attention import available_backends
+
+    devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+    model_path = default_model_path()
+    info = {
+        "sora_nodes": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "devices": devices,
+        "attention_backends": {d: available_backends(d) for d in ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])},
+        "default_model": str(model_path),
+        "default_model_exists": model_path.exists(),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:22s} {value}")
+    return 0
+
+
+def cmd_init_checkpoint(args) -> int:
+    from .bundle import new_sora_model, save_sora_model
+
+    model = new_sora_model(args.dit, args.vae, seed=args.seed)
+    path = save_sora_model(args.output, model, training={"untrained": True, "seed": args.seed,
+                                                         "dit_preset": args.dit, "vae_preset": args.vae})
+    print(f"wrote untrained checkpoint {path} (DiT {args.dit}, VAE {args.vae})")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import attention
+
+    return attention.main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="sora", description="Sora-style text-to-video (sora-nodes)")
+    parser.add_argument("--version", action="version", version=f"sora-nodes {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    render = sub.add_parser("render", help="render a video from a text prompt")
+    render.add_argument("prompt")
+    render.add_argument("-o", "--output", type=Path, default=Path("out.mp4"), help="output .mp4 (default out.mp4)")
+    render.add_argument("--size", type=parse_size, default=(64, 64), help="WIDTHxHEIGHT (default 64x64)")
+    render.add_argument("--frames", type=int, default=17, help="1 + k*k_t frames (default 17)")
+    render.add_argument("--fps", type=positive_float, default=8.0)
+    render.add_argument("--steps", type=int, default=20)
+    render.add_argument("--cfg", type=float, default=5.0, help="guidance scale; 1 disables guidance")
+    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--sampler", choices=SAMPLER_CHOICES, default="euler")
+    render.add_argument("--negative", default="", help="negative prompt")
+    render.add_argument("--model", type=Path, default=None, help="checkpoint .safetensors (default: models/sora/)")
+    render.add_argument("--attention", choices=ATTENTION_CHOICES, default="auto")
+    render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    render.add_argument("-q", "--quiet", action="store_true")
+    render.set_defaults(func=cmd_render)
+
+    info = sub.add_parser("info", help="version, devices, attention backends, default model")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=cmd_info)
+
+    init = sub.add_parser("init-checkpoint", help="write an untrained checkpoint (for tests or as a training start)")
+    init.add_argument("output", type=Path)
+    init.add_argument("--dit", default="tiny", help="DiT preset (tiny, S, B, L, XL)")
+    init.add_argument("--vae", default="tiny", help="VAE preset")
+    init.add_argument("--seed", type=int, default=0)
+    init.set_defaults(func=cmd_init_checkpoint)
+
+    bench = sub.add_parser("bench", help="benchmarks: sora bench attention [--json] ...")
+    bench.add_argument("what", choices=("attention",))
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SoraError as e:
+        print(f"sora {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sora {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,353 @@
+"""Causal video VAE: compresses [B, 3, T, H, W] to [B, C, 1 + (T-1)/k_t, H/k_s, W/k_s].
+
+Frame 0 is encoded alone (so an image is a 1-frame video), then every k_t frames become one latent
+frame. Nothing mixes information backwards in time: convs pad time on the left only, norms are
+per position, attention is per frame. That makes the model chunkable: encode and decode walk the
+clip in temporal chunks with a carried per-call cache (see causal_conv.py), give the same numbers
+as one pass, and use memory that does not grow with clip length. Design after Wan 2.1's VAE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ShapeError, SoraError
+from .causal_conv import Cache, CausalConv3d, Conv3d
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    in_channels: int = 3
+    latent_channels: int = 8
+    base_channels: int = 64
+    channel_mults: tuple[int, ...] = (1, 2, 4)  # len - 1 spatial halvings
+    temporal_downsample: tuple[bool, ...] = (True, True)  # per halving: is time halved too
+    num_res_blocks: int = 2
+    mid_attention: bool = True  # per-frame spatial self-attention at the lowest resolution
+
+    def __post_init__(self):
+        if len(self.temporal_downsample) != len(self.channel_mults) - 1:
+            raise SoraError(
+                f"VAEConfig.temporal_downsample needs one flag per spatial halving, i.e. "
+                f"len(channel_mults) - 1 = {len(self.channel_mults) - 1}, got {len(self.temporal_downsample)}"
+            )
+        for name in ("in_channels", "latent_channels", "base_channels", "num_res_blocks"):
+            if getattr(self, name) < 1:
+                raise SoraError(f"VAEConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.channel_mults or min(self.channel_mults) < 1:
+            raise SoraError(f"VAEConfig.channel_mults must be non-empty positive ints, got {self.channel_mults}")
+
+    @property
+    def temporal_factor(self) -> int:
+        return 2 ** sum(bool(t) for t in self.temporal_downsample)
+
+    @property
+    def spatial_factor(self) -> int:
+        return 2 ** (len(self.channel_mults) - 1)
+
+
+VAE_PRESETS: dict[str, VAEConfig] = {
+    # unit tests: k_s 4, k_t 4, 0.5 M parameters
+    "tiny": VAEConfig(latent_channels=4, base_channels=8, channel_mults=(1, 2, 4), num_res_blocks=1),
+    # the shipped default model on a 2-core CPU (10.6 M parameters): 17x64x64 -> 5x8x8 latent
+    "small": VAEConfig(
+        latent_channels=16, base_channels=32, channel_mults=(1, 2, 4, 4),
+        temporal_downsample=(False, True, True), num_res_blocks=1,
+    ),
+    # Wan 2.1 VAE proportions (131 M parameters), for users with a GPU
+    "base": VAEConfig(
+        latent_channels=16, base_channels=96, channel_mults=(1, 2, 4, 4),
+        temporal_downsample=(False, True, True), num_res_blocks=2,
+    ),
+}
+
+
+class RMSNorm(nn.Module):
+    """Channel RMS norm at each (t, h, w) position: never pools over time, so it stays causal."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.scale = channels**0.5
+        self.gamma = nn.Parameter(torch.ones(channels, 1, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(channels, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=1) * self.scale * self.gamma + self.bias
+
+
+class ResBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__()
+        self.norm1 = RMSNorm(in_ch)
+        self.conv1 = CausalConv3d(in_ch, out_ch, 3)
+        self.norm2 = RMSNorm(out_ch)
+        self.conv2 = CausalConv3d(out_ch, out_ch, 3)
+        self.skip = Conv3d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: torch.Tensor, cache: Cache | None) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)), cache)
+        h = self.conv2(F.silu(self.norm2(h)), cache)
+        return self.skip(x) + h
+
+
+class FrameAttention(nn.Module):
+    """Single-head self-attention over the pixels of each frame separately."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = RMSNorm(channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = nn.Linear(channels, channels)
+
+    def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
+        B, C, T, H, W = x.shape
+        h = self.norm(x).permute(0, 2, 3, 4, 1).reshape(B * T, 1, H * W, C)  # [BT, 1, HW, C]
+        q, k, v = self.qkv(h).chunk(3, dim=-1)
+        h = self.proj(F.scaled_dot_product_attention(q, k, v))  # [BT, 1, HW, C]
+        return x + h.reshape(B, T, H, W, C).permute(0, 4, 1, 2, 3)
+
+
+class Downsample(nn.Module):
+    """Halve H and W (stride-2 conv per frame); optionally halve time as well.
+
+    Time: left-pad one zero frame, then kernel 2 stride 2, so output 0 sees frame 0 only and
+    output j sees frames 2j-1 and 2j. Chunks start at 1 + 2m, so no pair straddles two chunks and
+    only the clip's first chunk gets the pad.
+    """
+
+    def __init__(self, channels: int, temporal: bool):
+        super().__init__()
+        self.spatial = Conv3d(channels, channels, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+        self.temporal = Conv3d(channels, channels, (2, 1, 1), stride=(2, 1, 1)) if temporal else None
+
+    def forward(self, x: torch.Tensor, cache: Cache | None) -> torch.Tensor:
+        x = self.spatial(x)  # [B, C, T, H/2, W/2]
+        if self.temporal is None:
+            return x
+        if cache is None or self not in cache:
+            x = F.pad(x, (0, 0, 0, 0, 1, 0))  # [B, C, 1 + T, H/2, W/2]
+            if cache is not None:
+                cache[self] = None
+        return self.temporal(x)  # [B, C, T', H/2, W/2]
+
+
+class Upsample(nn.Module):
+    """Double H and W (nearest + conv per frame); optionally double time.
+
+    Time: a causal conv to 2x channels, unfolded into 2 frames each; the clip's very first frame
+    is dropped so 1 + n frames become 1 + 2n (mirror of Downsample).
+    """
+
+    def __init__(self, channels: int, temporal: bool):
+        super().__init__()
+        self.temporal = CausalConv3d(channels, 2 * channels, (3, 1, 1)) if temporal else None
+        self.spatial = Conv3d(channels, channels, (1, 3, 3), padding=(0, 1, 1))
+
+    def forward(self, x: torch.Tensor, cache: Cache | None) -> torch.Tensor:
+        if self.temporal is not None:
+            B, C, T, H, W = x.shape
+            x = self.temporal(x, cache).reshape(B, 2, C, T, H, W)
+            x = x.permute(0, 2, 3, 1, 4, 5).reshape(B, C, 2 * T, H, W)  # frame t -> frames 2t, 2t+1
+            if cache is None or self not in cache:
+                x = x[:, :, 1:]
+                if cache is not None:
+                    cache[self] = None
+        x = F.interpolate(x, scale_factor=(1.0, 2.0, 2.0), mode="nearest")
+        return self.spatial(x)
+
+
+def _mid(channels: int, attention: bool) -> nn.ModuleList:
+    blocks = [ResBlock(channels, channels)]
+    if attention:
+        blocks.append(FrameAttention(channels))
+    blocks.append(ResBlock(channels, channels))
+    return nn.ModuleList(blocks)
+
+
+class Encoder(nn.Module):
+    def __init__(self, c: VAEConfig):
+        super().__init__()
+        chans = [c.base_channels * m for m in c.channel_mults]
+        self.conv_in = CausalConv3d(c.in_channels, chans[0], 3)
+        blocks: list[nn.Module] = []
+        ch = chans[0]
+        for i, out in enumerate(chans):
+            for _ in range(c.num_res_blocks):
+                blocks.append(ResBlock(ch, out))
+                ch = out
+            if i < len(chans) - 1:
+                blocks.append(Downsample(ch, c.temporal_downsample[i]))
+        self.down = nn.ModuleList(blocks)
+        self.mid = _mid(ch, c.mid_attention)
+        self.norm_out = RMSNorm(ch)
+        self.conv_out = CausalConv3d(ch, 2 * c.latent_channels, 3)
+
+    def forward(self, x: torch.Tensor, cache: Cache | None) -> torch.Tensor:
+        x = self.conv_in(x, cache)
+        for block in [*self.down, *self.mid]:
+            x = block(x, cache)
+        return self.conv_out(F.silu(self.norm_out(x)), cache)  # [B, 2 * latent, T', H', W']
+
+
+class Decoder(nn.Module):
+    def __init__(self, c: VAEConfig):
+        super().__init__()
+        chans = [c.base_channels * m for m in c.channel_mults]
+        ch = chans[-1]
+        self.conv_in = CausalConv3d(c.latent_channels, ch, 3)
+        self.mid = _mid(ch, c.mid_attention)
+        blocks: list[nn.Module] = []
+        for i in reversed(range(len(chans))):
+            for _ in range(c.num_res_blocks + 1):
+                blocks.append(ResBlock(ch, chans[i]))
+                ch = chans[i]
+            if i > 0:
+                blocks.append(Upsample(ch, c.temporal_downsample[i - 1]))
+        self.up = nn.ModuleList(blocks)
+        self.norm_out = RMSNorm(ch)
+        self.conv_out = CausalConv3d(ch, c.in_channels, 3)
+
+    def forward(self, z: torch.Tensor, cache: Cache | None) -> torch.Tensor:
+        x = self.conv_in(z, cache)
+        for block in [*self.mid, *self.up]:
+            x = block(x, cache)
+        return self.conv_out(F.silu(self.norm_out(x)), cache)  # [B, 3, T, H, W]
+
+
+def _run_chunked(net: nn.Module, x: torch.Tensor, step: int, out_frames: int) -> torch.Tensor:
+    """Run `net` on frame 0 alone, then on runs of `step` frames, with one cache for the clip."""
+    cache: Cache = {}
+    out = None
+    t = 0
+    for a in [0, *range(1, x.shape[2], step)]:
+        b = 1 if a == 0 else a + step
+        y = net(x[:, :, a:b], cache)  # [B, C_out, frames of this chunk, H_out, W_out]
+        if out is None:  # preallocate: a list + cat would hold the whole clip twice
+            out = y.new_empty(*y.shape[:2], out_frames, *y.shape[3:])
+        out[:, :, t : t + y.shape[2]] = y
+        t += y.shape[2]
+    return out
+
+
+class VideoVAE(nn.Module):
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.register_buffer("latent_mean", torch.zeros(config.latent_channels))
+        self.register_buffer("latent_std", torch.ones(config.latent_channels))
+
+    # ---- shapes and validation -------------------------------------------------------------
+
+    def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """(T', H', W') for a clip of this size; raises ShapeError naming the nearest valid sizes."""
+        kt, ks = self.config.temporal_factor, self.config.spatial_factor
+        if frames < 1 or (frames - 1) % kt:
+            lo = max(1, frames - (frames - 1) % kt)
+            near = f"use {lo} or {lo + kt}" if frames > 1 else "use 1"
+            raise ShapeError(f"frames must be 1 + k*{kt} (1, {1 + kt}, {1 + 2 * kt}, ...), got {frames}; {near}")
+        for name, size in (("height", height), ("width", width)):
+            if size < ks:
+                raise ShapeError(f"{name} {size} is below the VAE's spatial factor {ks}; use a multiple of {ks}")
+            if size % ks:
+                lo = size - size % ks
+                raise ShapeError(
+                    f"{name} {size} is not divisible by the VAE's spatial factor {ks}; use {lo} or {lo + ks}"
+                )
+        return 1 + (frames - 1) // kt, height // ks, width // ks
+
+    def _check_5d(self, x: object, what: str, layout: str, channels: int) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise ShapeError(f"{what} must be a torch.Tensor {layout}, got {type(x).__name__}")
+        if x.ndim != 5:
+            hint = "; add a batch dim with x[None]" if x.ndim == 4 else ""
+            raise ShapeError(f"{what} must be 5-D {layout}, got shape {tuple(x.shape)}{hint}")
+        if x.shape[1] != channels:
+            hint = "; it looks channels-last, use x.permute(0, 4, 1, 2, 3)" if x.shape[-1] == channels else ""
+            raise ShapeError(
+                f"{what} must have {channels} channels in dim 1 {layout}, got shape {tuple(x.shape)}{hint}"
+            )
+        if not x.is_floating_point():
+            raise SoraError(f"{what} must be a float tensor, got {x.dtype}")
+        if 0 in x.shape:
+            raise ShapeError(f"{what} must not be empty {layout}, got shape {tuple(x.shape)}")
+        weight = self.encoder.conv_in.weight
+        return x.to(device=weight.device, dtype=weight.dtype)
+
+    def _check_chunk(self, chunk_frames: int | None, default: int, multiple: int, unit: str) -> int:
+        if chunk_frames is None:
+            return default
+        if not isinstance(chunk_frames, int) or chunk_frames < 1 or chunk_frames % multiple:
+            raise ShapeError(
+                f"chunk_frames ({unit} per chunk) must be None or a positive multiple of {multiple} "
+                f"({multiple}, {2 * multiple}, {3 * multiple}, ...), got {chunk_frames!r}"
+            )
+        return chunk_frames
+
+    # ---- latent statistics -------------------------------------------------------------------
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        return (z - self.latent_mean[:, None, None, None]) / self.latent_std[:, None, None, None]
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.latent_std[:, None, None, None] + self.latent_mean[:, None, None, None]
+
+    def set_latent_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        C = self.config.latent_channels
+        mean, std = torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32)
+        if mean.shape != (C,) or std.shape != (C,):
+            raise ShapeError(
+                f"latent stats must each have shape [{C}] (one value per latent channel), "
+                f"got mean {tuple(mean.shape)} and std {tuple(std.shape)}"
+            )
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all() and (std > 0).all()):
+            raise SoraError("latent stats must be finite and std must be > 0 in every channel")
+        with torch.no_grad():
+            self.latent_mean.copy_(mean)
+            self.latent_std.copy_(std)
+
+    # ---- encode / decode ---------------------------------------------------------------------
+
+    def encode_moments(
+        self, video: torch.Tensor, *, chunk_frames: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """video [B, 3, T, H, W] in [-1, 1] -> raw posterior (mean, logvar), each [B, C, T', H', W']."""
+        c = self.config
+        video = self._check_5d(video, "video", "[B, C, T, H, W]", c.in_channels)
+        latent_frames = self.latent_shape(*video.shape[2:])[0]
+        step = self._check_chunk(chunk_frames, c.temporal_factor, c.temporal_factor, "video frames")
+        moments = _run_chunked(self.encoder, video, step, latent_frames)
+        mean, logvar = moments.chunk(2, dim=1)  # [B, C, T', H', W'] each
+        return mean, logvar.clamp(-30.0, 20.0)
+
+    def encode(
+        self,
+        video: torch.Tensor,
+        *,
+        chunk_frames: int | None = None,
+        sample: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """video [B, 3, T, H, W] in [-1, 1] -> normalised latent [B, C, T', H', W'] (posterior mean
+        unless sample=True)."""
+        mean, logvar = self.encode_moments(video, chunk_frames=chunk_frames)
+        z = mean
+        if sample:
+            noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            z = mean + (0.5 * logvar).exp() * noise
+        return self.normalize(z)
+
+    def decode(self, latent: torch.Tensor, *, chunk_frames: int | None = None) -> torch.Tensor:
+        """normalised latent [B, C, T', H', W'] -> video [B, 3, T, H, W], about [-1, 1], not clamped.
+
+        chunk_frames counts latent frames per chunk after the first (default 1)."""
+        c = self.config
+        latent = self._check_5d(latent, "latent", "[B, C, T', H', W']", c.latent_channels)
+        step = self._check_chunk(chunk_frames, 1, 1, "latent frames")
+        frames = 1 + (latent.shape[2] - 1) * c.temporal_factor
+        return _run_chunked(self.decoder, self.denormalize(latent), step, frames)

@@ -1,0 +1,98 @@
+"""generate(): the one place where the steps of a render are composed.
+
+prompt -> text states -> (noise, sigmas, guided denoiser) -> sampler -> latent -> VAE decode -> frames.
+Each step is its own function so that the ComfyUI nodes (conditioner, sampler, decoder) and the
+later tasks (image-to-video, extend, loop, inpaint) reuse them without branching in here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .bundle import SoraModel
+from .diffusion.conditioning import SpacetimeCondition, no_condition, paste_known
+from .diffusion.flow import denoised_from_velocity, resolution_shift, sigma_schedule
+from .diffusion.guidance import classifier_free_guidance
+from .diffusion.samplers import get_sampler
+from .errors import SoraError
+from .models.attention import resolve_backend
+from .models.text import TextEmbedding, TextEncoder, load_text_encoder
+from .noise import seeded_noise
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    steps: int = 20
+    cfg: float = 5.0
+    sampler: str = "euler"
+    seed: int = 0
+    shift: float | None = None  # None: resolution-dependent shift from the token count
+    attention: str = "auto"
+
+    def __post_init__(self):
+        if self.steps < 1:
+            raise SoraError(f"steps must be at least 1, got {self.steps}")
+        if self.cfg < 0:
+            raise SoraError(f"cfg must be >= 0 (1 disables guidance), got {self.cfg}")
+        get_sampler(self.sampler)  # unknown names fail before any work is done
+
+
+def encode_prompt(text_encoder: TextEncoder, prompt: str, negative_prompt: str = "") -> tuple[TextEmbedding, TextEmbedding]:
+    if not prompt or not prompt.strip():
+        raise SoraError("the prompt is empty; describe the video, e.g. \"a red circle moving left\"")
+    positive, negative = text_encoder.encode([prompt]), text_encoder.encode([negative_prompt])
+    return positive, negative
+
+
+def flow_denoiser(model: SoraModel, condition: SpacetimeCondition, attention: str) -> Callable:
+    """k-diffusion style model(x, sigma, context, context_mask) -> denoised latent, with known latents pasted back."""
+    cond_channels = condition.dit_channels()  # [1, C+1, T, H, W]
+
+    def denoise(x, sigma, *, context, context_mask):
+        batch_cond = cond_channels.expand(x.shape[0], *cond_channels.shape[1:]).to(x.dtype)
+        velocity = model.dit(x, sigma, context, context_mask, batch_cond, attention_backend=attention)
+        return paste_known(denoised_from_velocity(x, velocity, sigma), condition)
+
+    return denoise
+
+
+def sample_latent(model: SoraModel, positive: TextEmbedding, negative: TextEmbedding,
+                  latent_shape: tuple[int, int, int], settings: SamplingSettings, *,
+                  condition: SpacetimeCondition | None = None, callback: Callable | None = None) -> torch.Tensor:
+    """Denoise seeded noise into a normalised latent [1, C, T', H', W']."""
+    device = model.device
+    shape = (1, model.vae.config.latent_channels, *latent_shape)
+    condition = condition or no_condition(shape, device=device, dtype=torch.float32)
+    attention = resolve_backend(settings.attention, device)
+    p_t, p_h, p_w = model.dit.config.patch_size
+    tokens = latent_shape[0] // p_t * (latent_shape[1] // p_h) * (latent_shape[2] // p_w)
+    shift = settings.shift if settings.shift is not None else resolution_shift(tokens)
+    sigmas = sigma_schedule(settings.steps, shift=shift).to(device)
+    noise = seeded_noise(shape, settings.seed, device=device)
+    denoiser = flow_denoiser(model, condition, attention)
+    as_args = lambda e: {"context": e.states.to(device), "context_mask": e.mask.to(device)}  # noqa: E731
+    guided = classifier_free_guidance(denoiser, as_args(positive), as_args(negative), settings.cfg)
+    with torch.inference_mode():
+        return get_sampler(settings.sampler)(guided, noise, sigmas, callback=callback)
+
+
+def decode_latent(model: SoraModel, latent: torch.Tensor) -> torch.Tensor:
+    """Normalised latent [1, C, T', H', W'] -> frames [T, H, W, 3] float32 in 0..1 (the IMAGE layout)."""
+    with torch.inference_mode():
+        video = model.vae.decode(latent.float())  # [1, 3, T, H, W] in about -1..1
+    return ((video[0].permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1).float().cpu()
+
+
+def generate(model: SoraModel, prompt: str, *, negative_prompt: str = "", width: int = 64, height: int = 64,
+             frames: int = 17, settings: SamplingSettings = SamplingSettings(),
+             condition: SpacetimeCondition | None = None, text_encoder: TextEncoder | None = None,
+             callback: Callable | None = None) -> torch.Tensor:
+    """Render one clip; returns frames [T, H, W, 3] float32 in 0..1."""
+    latent_shape = model.latent_shape(frames, height, width)  # validate before any expensive work
+    text_encoder = text_encoder or load_text_encoder(model.text_encoder, device=model.device)
+    positive, negative = encode_prompt(text_encoder, prompt, negative_prompt)
+    latent = sample_latent(model, positive, negative, latent_shape, settings, condition=condition, callback=callback)
+    return decode_latent(model, latent)
