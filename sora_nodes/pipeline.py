@@ -76,7 +76,8 @@ def sample_latent(model: SoraModel, positive: TextEmbedding, negative: TextEmbed
     as_args = lambda e: {"context": e.states.to(device), "context_mask": e.mask.to(device)}  # noqa: E731
     guided = classifier_free_guidance(denoiser, as_args(positive), as_args(negative), settings.cfg)
     with torch.inference_mode():
-        return get_sampler(settings.sampler)(guided, noise, sigmas, callback=callback)
+        latent = get_sampler(settings.sampler)(guided, noise, sigmas, callback=callback)
+    return paste_known(latent, condition)  # the last step's arithmetic must not blur the known latents
 
 
 def decode_latent(model: SoraModel, latent: torch.Tensor) -> torch.Tensor:

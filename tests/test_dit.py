@@ -2,6 +2,7 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import randomize_zero_branches
 
 from sora_nodes.errors import ShapeError
 from sora_nodes.models.dit import DIT_PRESETS, DiT, DiTConfig, dit_preset, patchify, unpatchify
@@ -9,13 +10,9 @@ from sora_nodes.models.rope import apply_rope, rope_axis_dims, rope_frequencies
 
 
 def trained_like(config: DiTConfig, seed: int = 0) -> DiT:
-    """A DiT whose zero-initialised branches are randomised, so every input path matters."""
     torch.manual_seed(seed)
     model = DiT(config).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.abs().sum() == 0:
-                p.normal_(0, 0.05)
+    randomize_zero_branches(model, seed)
     return model
 
 

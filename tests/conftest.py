@@ -1,0 +1,33 @@
+import pytest
+import torch
+
+from sora_nodes.bundle import new_sora_model, save_sora_model
+
+
+def randomize_zero_branches(module: torch.nn.Module, seed: int = 0, std: float = 0.05) -> None:
+    """adaLN-zero leaves an untrained DiT predicting exactly zero velocity; randomising those
+    weights makes every input path (text, negative prompt, condition) visible in the output."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.abs().sum() == 0:
+                p.copy_(torch.randn(p.shape, generator=g) * std)
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    model = new_sora_model("tiny", "tiny", seed=0)
+    randomize_zero_branches(model.dit)
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_model, tmp_path_factory):
+    return save_sora_model(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", tiny_model, training={"test": True})
+
+
+@pytest.fixture(scope="session")
+def text_encoder():
+    from sora_nodes.models.text import load_text_encoder
+
+    return load_text_encoder("all-MiniLM-L6-v2")
