@@ -16,9 +16,9 @@ import torch
 
 from .checkpoint import Architecture, load_checkpoint, save_checkpoint
 from .errors import CheckpointError, ShapeError
+from .models.config import preset
 from .models.dit import DiT, DiTConfig, dit_preset
 from .models.text import TEXT_ENCODERS
-from .models.config import preset
 from .models.vae import VAE_PRESETS, VAEConfig, VideoVAE
 
 ARCHITECTURES = {
@@ -70,24 +70,33 @@ class SoraModel:
         if frames < 1 or (frames - 1) % (k_t * p_t):
             step = k_t * p_t
             lo = 1 + max(0, (frames - 1) // step) * step
-            raise ShapeError(f"frames must be 1 + k*{step} (1, {1 + step}, {1 + 2 * step}, ...) for this model; "
-                             f"got {frames}, try {lo} or {lo + step}")
+            raise ShapeError(
+                f"frames must be 1 + k*{step} (1, {1 + step}, {1 + 2 * step}, ...) for this model; "
+                f"got {frames}, try {lo} or {lo + step}"
+            )
         for name, size, p in (("height", height, p_h), ("width", width, p_w)):
             multiple = k_s * p
             if size < multiple or size % multiple:
                 lo = max(multiple, size // multiple * multiple)
-                raise ShapeError(f"{name} must be a multiple of {multiple} (VAE factor {k_s} x patch {p}); "
-                                 f"got {size}, try {lo} or {lo + multiple}")
+                raise ShapeError(
+                    f"{name} must be a multiple of {multiple} (VAE factor {k_s} x patch {p}); "
+                    f"got {size}, try {lo} or {lo + multiple}"
+                )
         return 1 + (frames - 1) // k_t, height // k_s, width // k_s
 
-    def to(self, device=None, dtype=None) -> "SoraModel":
+    def to(self, device=None, dtype=None) -> SoraModel:
         self.dit.to(device=device, dtype=dtype)
         self.vae.to(device=device)  # the VAE stays float32: its decode is cheap and precision-sensitive
         return self
 
 
-def new_sora_model(dit: str | DiTConfig = "tiny", vae: str | VAEConfig = "tiny", *,
-                   text_encoder: str = DEFAULT_TEXT_ENCODER, seed: int = 0) -> SoraModel:
+def new_sora_model(
+    dit: str | DiTConfig = "tiny",
+    vae: str | VAEConfig = "tiny",
+    *,
+    text_encoder: str = DEFAULT_TEXT_ENCODER,
+    seed: int = 0,
+) -> SoraModel:
     """A freshly initialised (untrained) bundle; the DiT's latent channels follow the VAE."""
     import dataclasses
 
@@ -109,11 +118,14 @@ def save_sora_model(path: str | os.PathLike, model: SoraModel, *, training: dict
 def load_sora_model(path: str | os.PathLike, *, device="cpu", dtype: torch.dtype | None = None) -> SoraModel:
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"model file {path} does not exist; pass --model PATH to a .safetensors "
-                              f"checkpoint (the default is looked up at {default_model_path()})")
+        raise CheckpointError(
+            f"model file {path} does not exist; pass --model PATH to a .safetensors "
+            f"checkpoint (the default is looked up at {default_model_path()})"
+        )
     networks, metadata = load_checkpoint(path, ARCHITECTURES, device=device)
-    model = SoraModel(networks["dit"], networks["vae"], metadata.get("text_encoder", DEFAULT_TEXT_ENCODER),
-                      metadata, path)
+    model = SoraModel(
+        networks["dit"], networks["vae"], metadata.get("text_encoder", DEFAULT_TEXT_ENCODER), metadata, path
+    )
     if dtype is not None:
         model.dit.to(dtype=dtype)
     return model

@@ -27,7 +27,9 @@ def parse_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like WIDTHxHEIGHT, e.g. 64x64 or 112x64; got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"size must look like WIDTHxHEIGHT, e.g. 64x64 or 112x64; got {text!r}"
+        ) from None
     if w < 1 or h < 1:
         raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
     return w, h
@@ -61,20 +63,31 @@ def cmd_render(args) -> int:
     if not args.prompt.strip():
         raise SoraError('the prompt is empty; describe the video, e.g. sora render "a red circle moving left"')
     width, height = args.size
-    settings = SamplingSettings(steps=args.steps, cfg=args.cfg, sampler=args.sampler, seed=args.seed,
-                                attention=args.attention)
+    settings = SamplingSettings(
+        steps=args.steps, cfg=args.cfg, sampler=args.sampler, seed=args.seed, attention=args.attention
+    )
     device = pick_device(args.device)
     torch.set_grad_enabled(False)
     model = load_sora_model(args.model or default_model_path(), device=device)
     model.latent_shape(args.frames, height, width)  # fail on a bad size before loading the text encoder
     start = time.perf_counter()
     with tqdm(total=settings.steps, desc="sampling", unit="step", disable=args.quiet) as bar:
-        frames = generate(model, args.prompt, negative_prompt=args.negative, width=width, height=height,
-                          frames=args.frames, settings=settings, callback=lambda info: bar.update(1))
+        frames = generate(
+            model,
+            args.prompt,
+            negative_prompt=args.negative,
+            width=width,
+            height=height,
+            frames=args.frames,
+            settings=settings,
+            callback=lambda info: bar.update(1),
+        )
     path = write_video(args.output, frames, args.fps)
     if not args.quiet:
-        print(f"wrote {path} ({frames.shape[0]} frames, {width}x{height}, {args.fps:g} fps) "
-              f"in {time.perf_counter() - start:.1f} s")
+        print(
+            f"wrote {path} ({frames.shape[0]} frames, {width}x{height}, {args.fps:g} fps) "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
     return 0
 
 
@@ -91,7 +104,9 @@ def cmd_info(args) -> int:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "devices": devices,
-        "attention_backends": {d: available_backends(d) for d in ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])},
+        "attention_backends": {
+            d: available_backends(d) for d in ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        },
         "default_model": str(model_path),
         "default_model_exists": model_path.exists(),
     }
@@ -107,8 +122,11 @@ def cmd_init_checkpoint(args) -> int:
     from .bundle import new_sora_model, save_sora_model
 
     model = new_sora_model(args.dit, args.vae, seed=args.seed)
-    path = save_sora_model(args.output, model, training={"untrained": True, "seed": args.seed,
-                                                         "dit_preset": args.dit, "vae_preset": args.vae})
+    path = save_sora_model(
+        args.output,
+        model,
+        training={"untrained": True, "seed": args.seed, "dit_preset": args.dit, "vae_preset": args.vae},
+    )
     print(f"wrote untrained checkpoint {path} (DiT {args.dit}, VAE {args.vae})")
     return 0
 

@@ -7,8 +7,8 @@ later tasks (image-to-video, extend, loop, inpaint) reuse them without branching
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -40,9 +40,11 @@ class SamplingSettings:
         get_sampler(self.sampler)  # unknown names fail before any work is done
 
 
-def encode_prompt(text_encoder: TextEncoder, prompt: str, negative_prompt: str = "") -> tuple[TextEmbedding, TextEmbedding]:
+def encode_prompt(
+    text_encoder: TextEncoder, prompt: str, negative_prompt: str = ""
+) -> tuple[TextEmbedding, TextEmbedding]:
     if not prompt or not prompt.strip():
-        raise SoraError("the prompt is empty; describe the video, e.g. \"a red circle moving left\"")
+        raise SoraError('the prompt is empty; describe the video, e.g. "a red circle moving left"')
     positive, negative = text_encoder.encode([prompt]), text_encoder.encode([negative_prompt])
     return positive, negative
 
@@ -59,9 +61,16 @@ def flow_denoiser(model: SoraModel, condition: SpacetimeCondition, attention: st
     return denoise
 
 
-def sample_latent(model: SoraModel, positive: TextEmbedding, negative: TextEmbedding,
-                  latent_shape: tuple[int, int, int], settings: SamplingSettings, *,
-                  condition: SpacetimeCondition | None = None, callback: Callable | None = None) -> torch.Tensor:
+def sample_latent(
+    model: SoraModel,
+    positive: TextEmbedding,
+    negative: TextEmbedding,
+    latent_shape: tuple[int, int, int],
+    settings: SamplingSettings,
+    *,
+    condition: SpacetimeCondition | None = None,
+    callback: Callable | None = None,
+) -> torch.Tensor:
     """Denoise seeded noise into a normalised latent [1, C, T', H', W']."""
     device = model.device
     shape = (1, model.vae.config.latent_channels, *latent_shape)
@@ -87,10 +96,19 @@ def decode_latent(model: SoraModel, latent: torch.Tensor) -> torch.Tensor:
     return ((video[0].permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1).float().cpu()
 
 
-def generate(model: SoraModel, prompt: str, *, negative_prompt: str = "", width: int = 64, height: int = 64,
-             frames: int = 17, settings: SamplingSettings = SamplingSettings(),
-             condition: SpacetimeCondition | None = None, text_encoder: TextEncoder | None = None,
-             callback: Callable | None = None) -> torch.Tensor:
+def generate(
+    model: SoraModel,
+    prompt: str,
+    *,
+    negative_prompt: str = "",
+    width: int = 64,
+    height: int = 64,
+    frames: int = 17,
+    settings: SamplingSettings = SamplingSettings(),
+    condition: SpacetimeCondition | None = None,
+    text_encoder: TextEncoder | None = None,
+    callback: Callable | None = None,
+) -> torch.Tensor:
     """Render one clip; returns frames [T, H, W, 3] float32 in 0..1."""
     latent_shape = model.latent_shape(frames, height, width)  # validate before any expensive work
     text_encoder = text_encoder or load_text_encoder(model.text_encoder, device=model.device)

@@ -72,8 +72,8 @@ def test_padding_mask_equals_dropping_the_padded_keys(device, backend):
     lengths = [19, 4, 11]
     out = attention(q, k, v, key_mask=_padding_mask(lengths, 19, device), backend=backend)
     for row, n in enumerate(lengths):
-        alone = attention(q[row:row + 1], k[row:row + 1, :, :n], v[row:row + 1, :, :n], backend=backend)
-        torch.testing.assert_close(out[row:row + 1], alone)
+        alone = attention(q[row : row + 1], k[row : row + 1, :, :n], v[row : row + 1, :, :n], backend=backend)
+        torch.testing.assert_close(out[row : row + 1], alone)
 
 
 @pytest.mark.parametrize("device, backend", DEVICE_BACKENDS)
@@ -211,8 +211,26 @@ def test_benchmark_json_smoke(capsys):
 
 
 def test_benchmark_skips_cases_over_the_memory_budget(capsys):
-    assert bench_main(["--tokens", "512", "--heads", "1", "--head-dim", "32", "--repeats", "1",
-                       "--max-gb", "0.001", "--backends", "reference", "--json"]) == 0
+    assert (
+        bench_main(
+            [
+                "--tokens",
+                "512",
+                "--heads",
+                "1",
+                "--head-dim",
+                "32",
+                "--repeats",
+                "1",
+                "--max-gb",
+                "0.001",
+                "--backends",
+                "reference",
+                "--json",
+            ]
+        )
+        == 0
+    )
     (case,) = json.loads(capsys.readouterr().out)["results"]
     assert case["status"] == "skipped" and "budget" in case["reason"] and case["estimated_bytes"] > 1e6
 

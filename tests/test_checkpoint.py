@@ -38,7 +38,7 @@ class Tiny(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = self.emb(tokens)  # [B, L, D]
-        for block, on in zip(self.blocks, self.active):
+        for block, on in zip(self.blocks, self.active, strict=True):
             x = x + torch.tanh(block(x)) * on
         return self.unemb(x) + x @ self.proj  # [B, L, vocab]
 

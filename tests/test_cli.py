@@ -22,8 +22,26 @@ def sora(*args, cwd=None, timeout=240):
 
 def test_render_writes_a_playable_mp4(tiny_checkpoint, tmp_path):
     out = tmp_path / "clips" / "red.mp4"
-    r = sora("render", "a red circle moving left", "--model", tiny_checkpoint, "-o", out, "--size", "112x64",
-             "--frames", "9", "--fps", "12", "--steps", "3", "--sampler", "heun", "--seed", "3")
+    r = sora(
+        "render",
+        "a red circle moving left",
+        "--model",
+        tiny_checkpoint,
+        "-o",
+        out,
+        "--size",
+        "112x64",
+        "--frames",
+        "9",
+        "--fps",
+        "12",
+        "--steps",
+        "3",
+        "--sampler",
+        "heun",
+        "--seed",
+        "3",
+    )
     assert r.returncode == 0, r.stderr
     frames, fps = read_video(out)
     assert frames.shape == (9, 64, 112, 3)
@@ -32,15 +50,18 @@ def test_render_writes_a_playable_mp4(tiny_checkpoint, tmp_path):
     assert sorted(p.name for p in out.parent.iterdir()) == ["red.mp4"]  # no temp file left behind
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--frames", "8"], "frames must be 1 + k*4 (1, 5, 9, ...) for this model; got 8, try 5 or 9"),
-    (["--size", "60x64"], "width must be a multiple of 8"),
-    (["--size", "64by64"], "size must look like WIDTHxHEIGHT"),
-    (["--sampler", "ddim"], "invalid choice: 'ddim'"),
-    (["--attention", "flash9"], "invalid choice: 'flash9'"),
-    (["--steps", "0"], "steps must be at least 1"),
-    (["--fps", "0"], "must be > 0"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--frames", "8"], "frames must be 1 + k*4 (1, 5, 9, ...) for this model; got 8, try 5 or 9"),
+        (["--size", "60x64"], "width must be a multiple of 8"),
+        (["--size", "64by64"], "size must look like WIDTHxHEIGHT"),
+        (["--sampler", "ddim"], "invalid choice: 'ddim'"),
+        (["--attention", "flash9"], "invalid choice: 'flash9'"),
+        (["--steps", "0"], "steps must be at least 1"),
+        (["--fps", "0"], "must be > 0"),
+    ],
+)
 def test_bad_arguments_exit_nonzero_with_one_line(tiny_checkpoint, tmp_path, args, message):
     r = sora("render", "a red circle", "--model", tiny_checkpoint, "-o", tmp_path / "x.mp4", *args)
     assert r.returncode == 2
@@ -68,8 +89,11 @@ def test_bad_prompt_or_model_file_exit_nonzero_with_one_line(tiny_checkpoint, tm
 
 def test_interrupted_render_leaves_no_file(tiny_checkpoint, tmp_path):
     out = tmp_path / "long.mp4"
-    proc = subprocess.Popen([str(SORA), "render", "a red circle", "--model", str(tiny_checkpoint), "-o", str(out),
-                             "--steps", "5000"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(SORA), "render", "a red circle", "--model", str(tiny_checkpoint), "-o", str(out), "--steps", "5000"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen = ""
     deadline = time.monotonic() + 120
     while "sampling" not in seen or "/5000" not in seen:  # interrupt in the middle of sampling

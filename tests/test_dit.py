@@ -91,7 +91,11 @@ def test_text_timestep_and_condition_each_change_the_output():
         torch.testing.assert_close(model(x, sigma, ctx, mask, cond), base)  # zero condition == no condition
         cond[:, -1, 0] = 1.0
         cond[:, :-1, 0] = x[:, :, 0]
-        for other in (model(x, sigma, ctx + 1, mask), model(x, sigma * 0.5, ctx, mask), model(x, sigma, ctx, mask, cond)):
+        for other in (
+            model(x, sigma, ctx + 1, mask),
+            model(x, sigma * 0.5, ctx, mask),
+            model(x, sigma, ctx, mask, cond),
+        ):
             assert (other - base).abs().max() > 1e-3
 
 

@@ -6,8 +6,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-COMFY_MODULES = {"comfy", "comfy_api", "comfy_execution", "comfy_extras", "folder_paths", "nodes", "server",
-                 "execution", "latent_preview", "node_helpers"}
+COMFY_MODULES = {
+    "comfy",
+    "comfy_api",
+    "comfy_execution",
+    "comfy_extras",
+    "folder_paths",
+    "nodes",
+    "server",
+    "execution",
+    "latent_preview",
+    "node_helpers",
+}
 
 
 def imported_roots(path: Path) -> set[str]:

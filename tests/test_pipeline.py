@@ -12,8 +12,15 @@ FAST = SamplingSettings(steps=3, cfg=3.0)
 
 @pytest.mark.parametrize("width,height,frames", [(64, 64, 17), (112, 64, 9), (64, 112, 5), (32, 32, 1)])
 def test_renders_native_sizes_without_cropping(tiny_model, text_encoder, width, height, frames):
-    video = generate(tiny_model, "a red circle moving left", width=width, height=height, frames=frames,
-                     settings=FAST, text_encoder=text_encoder)
+    video = generate(
+        tiny_model,
+        "a red circle moving left",
+        width=width,
+        height=height,
+        frames=frames,
+        settings=FAST,
+        text_encoder=text_encoder,
+    )
     assert video.shape == (frames, height, width, 3)
     assert video.dtype == torch.float32
     assert 0 <= video.min() and video.max() <= 1
@@ -21,8 +28,13 @@ def test_renders_native_sizes_without_cropping(tiny_model, text_encoder, width, 
 
 def test_same_seed_same_video_and_other_seed_differs(tiny_model, text_encoder):
     def render(seed):
-        return generate(tiny_model, "a blue square", frames=5, text_encoder=text_encoder,
-                        settings=SamplingSettings(steps=3, seed=seed))
+        return generate(
+            tiny_model,
+            "a blue square",
+            frames=5,
+            text_encoder=text_encoder,
+            settings=SamplingSettings(steps=3, seed=seed),
+        )
 
     a, b, c = render(7), render(7), render(8)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
@@ -31,8 +43,14 @@ def test_same_seed_same_video_and_other_seed_differs(tiny_model, text_encoder):
 
 def test_prompt_and_negative_prompt_steer_the_result(tiny_model, text_encoder):
     def render(prompt, negative="", cfg=4.0):
-        return generate(tiny_model, prompt, negative_prompt=negative, frames=5, text_encoder=text_encoder,
-                        settings=SamplingSettings(steps=3, cfg=cfg))
+        return generate(
+            tiny_model,
+            prompt,
+            negative_prompt=negative,
+            frames=5,
+            text_encoder=text_encoder,
+            settings=SamplingSettings(steps=3, cfg=cfg),
+        )
 
     base = render("a red circle")
     assert (render("a green triangle") - base).abs().mean() > 1e-4
@@ -44,8 +62,14 @@ def test_prompt_and_negative_prompt_steer_the_result(tiny_model, text_encoder):
 @pytest.mark.parametrize("sampler", ["euler", "heun", "dpmpp_2m"])
 def test_every_sampler_renders_and_reports_progress(tiny_model, text_encoder, sampler):
     steps = []
-    video = generate(tiny_model, "a yellow circle bouncing", frames=5, text_encoder=text_encoder,
-                     settings=SamplingSettings(steps=4, sampler=sampler), callback=lambda info: steps.append(info["i"]))
+    video = generate(
+        tiny_model,
+        "a yellow circle bouncing",
+        frames=5,
+        text_encoder=text_encoder,
+        settings=SamplingSettings(steps=4, sampler=sampler),
+        callback=lambda info: steps.append(info["i"]),
+    )
     assert steps == [0, 1, 2, 3]
     assert torch.isfinite(video).all()
 
@@ -53,8 +77,16 @@ def test_every_sampler_renders_and_reports_progress(tiny_model, text_encoder, sa
 def test_attention_backends_render_the_same_video(tiny_model, text_encoder):
     from sora_nodes.models.attention import available_backends
 
-    videos = [generate(tiny_model, "a purple square", frames=5, text_encoder=text_encoder,
-                       settings=SamplingSettings(steps=2, attention=b)) for b in available_backends("cpu")]
+    videos = [
+        generate(
+            tiny_model,
+            "a purple square",
+            frames=5,
+            text_encoder=text_encoder,
+            settings=SamplingSettings(steps=2, attention=b),
+        )
+        for b in available_backends("cpu")
+    ]
     for v in videos[1:]:
         torch.testing.assert_close(v, videos[0], rtol=1e-4, atol=1e-4)
 

@@ -49,10 +49,7 @@ def test_higher_order_samplers_beat_euler_at_10_steps(noise):
     reference = sample_euler(gaussian_denoiser, noise, sigma_schedule(1000).double())
     assert (reference - ode_endpoint(noise)).abs().max().item() < 5e-3
     sigmas = sigma_schedule(10).double()
-    err = {
-        name: (f(gaussian_denoiser, noise, sigmas) - reference).abs().mean().item()
-        for name, f in SAMPLERS.items()
-    }
+    err = {name: (f(gaussian_denoiser, noise, sigmas) - reference).abs().mean().item() for name, f in SAMPLERS.items()}
     assert err["heun"] < err["euler"] / 2, err
     assert err["dpmpp_2m"] < err["euler"] / 2, err
 
@@ -64,9 +61,7 @@ def test_dpmpp_2m_is_second_order_between_the_ends(noise):
         return a * MU + (a**2 * S**2 + sigma**2) ** 0.5 * noise
 
     def error(steps):
-        out = get_sampler("dpmpp_2m")(
-            gaussian_denoiser, state(0.9), torch.linspace(0.9, 0.1, steps + 1).double()
-        )
+        out = get_sampler("dpmpp_2m")(gaussian_denoiser, state(0.9), torch.linspace(0.9, 0.1, steps + 1).double())
         return (out - state(0.1)).abs().max().item()
 
     assert error(40) / error(80) > 3.0
@@ -91,9 +86,7 @@ def test_callback_once_per_step_and_no_nan_at_sigma_one(name, noise):
 
 
 def test_extra_args_reach_the_model(noise):
-    out = get_sampler("dpmpp_2m")(
-        gaussian_denoiser, noise, sigma_schedule(50).double(), extra_args={"mu": -2.0}
-    )
+    out = get_sampler("dpmpp_2m")(gaussian_denoiser, noise, sigma_schedule(50).double(), extra_args={"mu": -2.0})
     assert out.mean().item() == pytest.approx(-2.0, abs=0.03)
 
 

@@ -125,6 +125,7 @@ def test_chunked_decode_largest_activation_does_not_grow(vae):
     sizes: list[int] = []
     hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel())) for m in vae.decoder.modules()]
     try:
+
         def peak(frames: int, chunk: int) -> int:
             sizes.clear()
             vae.decode(latent(frames), chunk_frames=chunk)
@@ -172,7 +173,12 @@ def test_chunked_decode_peak_rss_is_flat():
     # from a fragmenting heap; a fixed threshold makes peak RSS track live tensors.
     env["MALLOC_MMAP_THRESHOLD_"] = str(1 << 20)
     res = subprocess.run(
-        [sys.executable, "-c", _RSS_SCRIPT], env=env, cwd=root, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", _RSS_SCRIPT],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
     )
     assert res.returncode == 0, res.stderr[-2000:]
@@ -248,14 +254,17 @@ def test_training_step_reaches_every_parameter():
         (lambda v: v.encode(torch.zeros(3, 5, 16, 16)), r"5-D .*add a batch dim"),
         (lambda v: v.encode(torch.zeros(1, 4, 5, 16, 16)), r"3 channels in dim 1"),
         (lambda v: v.encode(torch.zeros(1, 5, 16, 16, 3)), r"channels-last"),
-        (lambda v: v.encode(torch.zeros(1, 3, 8, 16, 16)),
-         r"frames must be 1 \+ k\*4 \(1, 5, 9, \.\.\.\), got 8; use 5 or 9"),
-        (lambda v: v.encode(torch.zeros(1, 3, 5, 30, 16)),
-         r"height 30 is not divisible by the VAE's spatial factor 4; use 28 or 32"),
+        (
+            lambda v: v.encode(torch.zeros(1, 3, 8, 16, 16)),
+            r"frames must be 1 \+ k\*4 \(1, 5, 9, \.\.\.\), got 8; use 5 or 9",
+        ),
+        (
+            lambda v: v.encode(torch.zeros(1, 3, 5, 30, 16)),
+            r"height 30 is not divisible by the VAE's spatial factor 4; use 28 or 32",
+        ),
         (lambda v: v.encode(torch.zeros(1, 3, 5, 16, 18)), r"width 18 .* use 16 or 20"),
         (lambda v: v.encode(torch.zeros(1, 3, 5, 2, 16)), r"height 2 is below .* multiple of 4"),
-        (lambda v: v.encode(torch.zeros(1, 3, 9, 16, 16), chunk_frames=6),
-         r"chunk_frames .* multiple of 4 \(4, 8, 12"),
+        (lambda v: v.encode(torch.zeros(1, 3, 9, 16, 16), chunk_frames=6), r"chunk_frames .* multiple of 4 \(4, 8, 12"),
         (lambda v: v.decode(torch.zeros(1, 4, 3, 4, 4), chunk_frames=0), r"chunk_frames .* positive"),
         (lambda v: v.decode(torch.zeros(1, 8, 3, 4, 4)), r"latent must have 4 channels"),
         (lambda v: v.decode(torch.zeros(1, 4, 0, 4, 4)), r"must not be empty"),

@@ -47,17 +47,29 @@ DEFAULT_TOKENS = (1024, 2048, 4096, 8192, 16384)
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="sora bench attention", description=__doc__.split("\n")[0])
-    p.add_argument("--tokens", type=_int_list, default=DEFAULT_TOKENS,
-                   help="comma-separated token counts (self-attention, Nq = Nk)")
-    p.add_argument("--backends", type=lambda s: [b.strip() for b in s.split(",") if b.strip()], default=None,
-                   help=f"comma-separated subset of {list(BACKENDS[1:])}; default: all available on the device")
+    p.add_argument(
+        "--tokens",
+        type=_int_list,
+        default=DEFAULT_TOKENS,
+        help="comma-separated token counts (self-attention, Nq = Nk)",
+    )
+    p.add_argument(
+        "--backends",
+        type=lambda s: [b.strip() for b in s.split(",") if b.strip()],
+        default=None,
+        help=f"comma-separated subset of {list(BACKENDS[1:])}; default: all available on the device",
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--batch", type=_positive_int, default=1)
     p.add_argument("--heads", type=_positive_int, default=8)
     p.add_argument("--head-dim", type=_positive_int, default=64)
     p.add_argument("--repeats", type=_positive_int, default=3, help="timed calls per case (median is reported)")
-    p.add_argument("--max-gb", type=float, default=None,
-                   help="skip cases estimated above this many GB (default: 6 on CPU, 90%% of free GPU memory)")
+    p.add_argument(
+        "--max-gb",
+        type=float,
+        default=None,
+        help="skip cases estimated above this many GB (default: 6 on CPU, 90%% of free GPU memory)",
+    )
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak for utilisation (default: known)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return p.parse_args(argv)
@@ -184,15 +196,12 @@ def run(args: argparse.Namespace) -> dict:
     backends = list(dict.fromkeys(args.backends or available_backends(device)))
     unknown = [b for b in backends if b not in BACKENDS[1:]]
     if unknown:
-        raise AttentionBackendError(
-            f"unknown backend(s) {unknown} in --backends; choose from {list(BACKENDS[1:])}"
-        )
+        raise AttentionBackendError(f"unknown backend(s) {unknown} in --backends; choose from {list(BACKENDS[1:])}")
     if "reference" not in backends:
         backends = [*backends, "reference"]  # every ratio is against it
     if cuda:
         name = torch.cuda.get_device_name(device)
-        max_bytes = (args.max_gb * 1e9 if args.max_gb is not None
-                     else 0.9 * torch.cuda.mem_get_info(device)[0])
+        max_bytes = args.max_gb * 1e9 if args.max_gb is not None else 0.9 * torch.cuda.mem_get_info(device)[0]
         known_peak = HOPPER_PEAK_FLOPS if re.search(r"H100|H200|GH200", name) else None
     else:
         name = _cpu_name()
@@ -208,10 +217,19 @@ def run(args: argparse.Namespace) -> dict:
         q, k, v = (torch.randn(B, H, n, D, generator=gen).to(device, dtype) for _ in range(3))  # [B, H, N, D]
         row = {}
         for backend in backends:
-            case = {"backend": backend, "tokens": n, "status": "ok", "seconds": None, "peak_bytes": None,
-                    "flops_per_s": None, "utilisation": None, "time_vs_reference": None,
-                    "memory_vs_reference": None, "estimated_bytes": estimate_bytes(backend, B, H, n, D, dtype),
-                    "reason": None}
+            case = {
+                "backend": backend,
+                "tokens": n,
+                "status": "ok",
+                "seconds": None,
+                "peak_bytes": None,
+                "flops_per_s": None,
+                "utilisation": None,
+                "time_vs_reference": None,
+                "memory_vs_reference": None,
+                "estimated_bytes": estimate_bytes(backend, B, H, n, D, dtype),
+                "reason": None,
+            }
             row[backend] = case
             results.append(case)
             try:
@@ -220,8 +238,11 @@ def run(args: argparse.Namespace) -> dict:
                 case.update(status="skipped", reason=str(e))
                 continue
             if case["estimated_bytes"] > max_bytes:
-                case.update(status="skipped", reason=f"estimated {case['estimated_bytes'] / 1e9:.1f} GB > "
-                                                     f"budget {max_bytes / 1e9:.1f} GB (--max-gb)")
+                case.update(
+                    status="skipped",
+                    reason=f"estimated {case['estimated_bytes'] / 1e9:.1f} GB > "
+                    f"budget {max_bytes / 1e9:.1f} GB (--max-gb)",
+                )
                 continue
             print(f"attention bench: {backend} at {n} tokens ...", file=sys.stderr, flush=True)
             try:
@@ -233,8 +254,12 @@ def run(args: argparse.Namespace) -> dict:
                     torch.cuda.empty_cache()
                 continue
             flops = 4 * B * H * n * n * D
-            case.update(seconds=seconds, peak_bytes=peak, flops_per_s=flops / seconds,
-                        utilisation=flops / seconds / peak_flops if peak_flops else None)
+            case.update(
+                seconds=seconds,
+                peak_bytes=peak,
+                flops_per_s=flops / seconds,
+                utilisation=flops / seconds / peak_flops if peak_flops else None,
+            )
         ref = row["reference"]
         for case in row.values():
             if case["status"] == "ok" and ref["status"] == "ok":
@@ -253,11 +278,19 @@ def run(args: argparse.Namespace) -> dict:
         "device_name": name,
         "torch": torch.__version__,
         "dtype": str(dtype).removeprefix("torch."),
-        "batch": B, "heads": H, "head_dim": D, "repeats": args.repeats,
+        "batch": B,
+        "heads": H,
+        "head_dim": D,
+        "repeats": args.repeats,
         "max_bytes": int(max_bytes),
         "peak_flops": peak_flops,
-        "memory_method": ("cuda.max_memory_allocated" if cuda else
-                          "linux VmHWM after malloc_trim" if meter is not None else "unavailable"),
+        "memory_method": (
+            "cuda.max_memory_allocated"
+            if cuda
+            else "linux VmHWM after malloc_trim"
+            if meter is not None
+            else "unavailable"
+        ),
         "results": results,
         "memory_slope": slopes,
     }

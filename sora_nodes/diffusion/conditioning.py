@@ -26,13 +26,10 @@ class SpacetimeCondition:
         b, _, t, h, w = z.shape
         if tuple(m.shape) != (b, 1, t, h, w):
             raise ShapeError(
-                f"condition mask must be [B, 1, T, H, W] = {(b, 1, t, h, w)} to match the latent, "
-                f"got {tuple(m.shape)}"
+                f"condition mask must be [B, 1, T, H, W] = {(b, 1, t, h, w)} to match the latent, got {tuple(m.shape)}"
             )
         if m.device != z.device:
-            raise SoraError(
-                f"condition mask is on {m.device} but the latent is on {z.device}; move both to one device"
-            )
+            raise SoraError(f"condition mask is on {m.device} but the latent is on {z.device}; move both to one device")
         if not ((m == 0) | (m == 1)).all():
             raise SoraError("condition mask must hold only 0 (unknown) and 1 (known)")
 

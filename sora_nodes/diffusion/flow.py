@@ -48,9 +48,7 @@ def denoised_from_velocity(x: Tensor, velocity: Tensor, sigma: float | Tensor) -
     return x - _per_sample(sigma, x) * velocity
 
 
-def flow_matching_loss(
-    pred_velocity: Tensor, x0: Tensor, noise: Tensor, *, weight: Tensor | None = None
-) -> Tensor:
+def flow_matching_loss(pred_velocity: Tensor, x0: Tensor, noise: Tensor, *, weight: Tensor | None = None) -> Tensor:
     """MSE against noise - x0; with `weight` (broadcastable to x, e.g. 1 - spacetime mask), the
     weighted mean, so known latents that the model only copies do not dilute the loss."""
     _same_shape(pred_velocity, x0, "pred_velocity and x0")

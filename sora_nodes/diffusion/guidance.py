@@ -57,9 +57,7 @@ def _batch_args(cond: dict[str, Any], uncond: dict[str, Any], batch: int) -> dic
             out[key] = a
         else:
             return None
-    masks = {
-        k: v.shape for k, v in out.items() if isinstance(v, Tensor) and v.dtype == torch.bool and v.ndim == 2
-    }
+    masks = {k: v.shape for k, v in out.items() if isinstance(v, Tensor) and v.dtype == torch.bool and v.ndim == 2}
     for key, length in padded_to.items():
         if out[key].dtype != torch.bool and (2 * batch, length) not in masks.values():
             return None  # zero tokens without a mask would be attended to

@@ -24,9 +24,7 @@ Callback = Callable[[dict[str, Any]], None]
 
 def _check_sigmas(sigmas: Tensor) -> list[float]:
     if sigmas.ndim != 1 or sigmas.shape[0] < 2:
-        raise SoraError(
-            f"sigmas must be a 1-D schedule with at least 2 entries, got shape {tuple(sigmas.shape)}"
-        )
+        raise SoraError(f"sigmas must be a 1-D schedule with at least 2 entries, got shape {tuple(sigmas.shape)}")
     s = sigmas.tolist()
     if not all(1.0 >= a > b >= 0.0 for a, b in itertools.pairwise(s)):
         raise SoraError(f"sigmas must decrease strictly within [1, 0] (e.g. sigma_schedule(steps)), got {s}")

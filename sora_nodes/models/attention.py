@@ -66,8 +66,7 @@ def resolve_backend(name: str, device: torch.device | str) -> str:
         chosen = name
     elif name == "xformers" and device.type != "cuda":
         raise AttentionBackendError(
-            f"the xformers backend is CUDA-only but the tensors are on {device.type}; "
-            f"use one of {['auto', *usable]}"
+            f"the xformers backend is CUDA-only but the tensors are on {device.type}; use one of {['auto', *usable]}"
         )
     else:
         raise AttentionBackendError(
@@ -98,8 +97,7 @@ def _check_inputs(q, k, v, key_mask) -> None:
         )
     if k.shape[2] != v.shape[2] or k.shape[2] == 0:
         raise AttentionBackendError(
-            f"attention k and v need the same, non-zero number of keys; "
-            f"got k {list(k.shape)}, v {list(v.shape)}"
+            f"attention k and v need the same, non-zero number of keys; got k {list(k.shape)}, v {list(v.shape)}"
         )
     if k.dtype != q.dtype or v.dtype != q.dtype or k.device != q.device or v.device != q.device:
         raise AttentionBackendError(
@@ -112,8 +110,7 @@ def _check_inputs(q, k, v, key_mask) -> None:
     if not is_tensor or key_mask.dtype != torch.bool or key_mask.shape != (B, k.shape[2]):
         got = f"{key_mask.dtype} {list(key_mask.shape)}" if is_tensor else type(key_mask).__name__
         raise AttentionBackendError(
-            f"key_mask must be a bool tensor [B, Nk] = [{B}, {k.shape[2]}] (True = key may be attended), "
-            f"got {got}"
+            f"key_mask must be a bool tensor [B, Nk] = [{B}, {k.shape[2]}] (True = key may be attended), got {got}"
         )
 
 
@@ -129,8 +126,12 @@ def _sdpa(q, k, v, key_mask):
     if q.device.type == "cuda" and _prefer_cudnn(q.device.index):
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
-        order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
-                 SDPBackend.MATH]
+        order = [
+            SDPBackend.CUDNN_ATTENTION,
+            SDPBackend.FLASH_ATTENTION,
+            SDPBackend.EFFICIENT_ATTENTION,
+            SDPBackend.MATH,
+        ]
         with sdpa_kernel(order, set_priority=True):
             return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
@@ -179,8 +180,7 @@ def attention(q, k, v, *, key_mask=None, backend: str = "auto") -> torch.Tensor:
         if not any_per_row:
             rows = (~key_mask.any(dim=1)).nonzero().flatten().tolist()
             raise AttentionBackendError(
-                f"key_mask rows {rows} mask out every key; "
-                f"at least one key per batch row must be unmasked (True)"
+                f"key_mask rows {rows} mask out every key; at least one key per batch row must be unmasked (True)"
             )
         if keeps_all:
             key_mask = None

@@ -23,8 +23,13 @@ class Conv3d(nn.Conv3d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and x.dtype == torch.float32 and torch.backends.mkldnn.is_available() \
-                and torch.backends.mkldnn.enabled and self.padding_mode == "zeros":
+        if (
+            x.device.type == "cpu"
+            and x.dtype == torch.float32
+            and torch.backends.mkldnn.is_available()
+            and torch.backends.mkldnn.enabled
+            and self.padding_mode == "zeros"
+        ):
             return torch.ops.aten.mkldnn_convolution(
                 x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups
             )

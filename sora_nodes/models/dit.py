@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ..errors import ShapeError
 from .attention import attention
@@ -126,7 +125,9 @@ class DiTBlock(nn.Module):
 
     def forward(self, x, c, context, context_mask, rope, backend):
         shift_sa, scale_sa, gate_sa, shift_mlp, scale_mlp, gate_mlp = self.adaLN_modulation(c).chunk(6, dim=-1)
-        x = x + gate_sa[:, None] * self.self_attn(modulate(self.norm1(x), shift_sa, scale_sa), rope=rope, backend=backend)
+        x = x + gate_sa[:, None] * self.self_attn(
+            modulate(self.norm1(x), shift_sa, scale_sa), rope=rope, backend=backend
+        )
         x = x + self.cross_attn(self.norm2(x), context, key_mask=context_mask, backend=backend)
         x = x + gate_mlp[:, None] * self.mlp(modulate(self.norm3(x), shift_mlp, scale_mlp))
         return x
@@ -153,7 +154,9 @@ def patchify(x: torch.Tensor, patch: tuple[int, int, int]) -> torch.Tensor:
     return x.permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(b, (t // pt) * (h // ph) * (w // pw), c * pt * ph * pw)
 
 
-def unpatchify(tokens: torch.Tensor, grid: tuple[int, int, int], patch: tuple[int, int, int], channels: int) -> torch.Tensor:
+def unpatchify(
+    tokens: torch.Tensor, grid: tuple[int, int, int], patch: tuple[int, int, int], channels: int
+) -> torch.Tensor:
     """Inverse of `patchify`: [B, N, C*pt*ph*pw] -> [B, C, T, H, W] for a token grid (T/pt, H/ph, W/pw)."""
     gt, gh, gw = grid
     pt, ph, pw = patch
@@ -179,6 +182,7 @@ class DiT(nn.Module):
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
+
         self.apply(basic_init)
         nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
         nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
@@ -196,7 +200,7 @@ class DiT(nn.Module):
     def token_grid(self, latent_shape: tuple[int, int, int]) -> tuple[int, int, int]:
         """Token grid for a latent (T', H', W'); raises ShapeError naming the sizes that work."""
         grid = []
-        for axis, size, p in zip(("frames", "height", "width"), latent_shape, self.config.patch_size):
+        for axis, size, p in zip(("frames", "height", "width"), latent_shape, self.config.patch_size, strict=True):
             if size < 1 or size % p:
                 lower, upper = max(p, size // p * p), (size // p + 1) * p
                 raise ShapeError(
@@ -230,11 +234,15 @@ class DiT(nn.Module):
         if condition is None:
             condition = x.new_zeros(b, cfg.latent_channels + 1, t, h, w)
         elif condition.shape != (b, cfg.latent_channels + 1, t, h, w):
-            raise ShapeError(f"spacetime condition must be [B, C+1, T, H, W] = {(b, cfg.latent_channels + 1, t, h, w)}, "
-                             f"got {tuple(condition.shape)}")
+            raise ShapeError(
+                f"spacetime condition must be [B, C+1, T, H, W] = {(b, cfg.latent_channels + 1, t, h, w)}, "
+                f"got {tuple(condition.shape)}"
+            )
         if context.ndim != 3 or context.shape[0] != b or context.shape[2] != cfg.text_dim:
-            raise ShapeError(f"text context must be [{b}, L, {cfg.text_dim}], got {tuple(context.shape)}; "
-                             f"was the checkpoint trained with a different text encoder?")
+            raise ShapeError(
+                f"text context must be [{b}, L, {cfg.text_dim}], got {tuple(context.shape)}; "
+                f"was the checkpoint trained with a different text encoder?"
+            )
         if context_mask.shape != context.shape[:2]:
             raise ShapeError(f"context_mask must be {tuple(context.shape[:2])}, got {tuple(context_mask.shape)}")
         sigma = sigma.reshape(-1).expand(b) if sigma.numel() in (1, b) else sigma

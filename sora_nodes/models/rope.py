@@ -18,20 +18,24 @@ def rope_axis_dims(head_dim: int) -> tuple[int, int, int]:
     return head_dim - 2 * spatial, spatial, spatial
 
 
-def rope_frequencies(grid: tuple[int, int, int], head_dim: int, *, theta: float = 10000.0,
-                     device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_frequencies(
+    grid: tuple[int, int, int], head_dim: int, *, theta: float = 10000.0, device=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin tables for a (T, H, W) token grid, each [T*H*W, head_dim // 2], float32."""
     angles = []
-    for size, dim in zip(grid, rope_axis_dims(head_dim)):
+    for size, dim in zip(grid, rope_axis_dims(head_dim), strict=True):
         inv_freq = theta ** (-torch.arange(0, dim, 2, device=device, dtype=torch.float64) / dim)  # [dim/2]
         angles.append(torch.arange(size, device=device, dtype=torch.float64)[:, None] * inv_freq)  # [size, dim/2]
     t, h, w = grid
     at, ah, aw = angles
-    full = torch.cat([
-        at[:, None, None, :].expand(t, h, w, -1),
-        ah[None, :, None, :].expand(t, h, w, -1),
-        aw[None, None, :, :].expand(t, h, w, -1),
-    ], dim=-1).reshape(t * h * w, head_dim // 2)  # [N, head_dim/2]
+    full = torch.cat(
+        [
+            at[:, None, None, :].expand(t, h, w, -1),
+            ah[None, :, None, :].expand(t, h, w, -1),
+            aw[None, None, :, :].expand(t, h, w, -1),
+        ],
+        dim=-1,
+    ).reshape(t * h * w, head_dim // 2)  # [N, head_dim/2]
     return full.cos().float(), full.sin().float()
 
 

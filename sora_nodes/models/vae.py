@@ -55,13 +55,19 @@ VAE_PRESETS: dict[str, VAEConfig] = {
     "tiny": VAEConfig(latent_channels=4, base_channels=8, channel_mults=(1, 2, 4), num_res_blocks=1),
     # the shipped default model on a 2-core CPU (10.6 M parameters): 17x64x64 -> 5x8x8 latent
     "small": VAEConfig(
-        latent_channels=16, base_channels=32, channel_mults=(1, 2, 4, 4),
-        temporal_downsample=(False, True, True), num_res_blocks=1,
+        latent_channels=16,
+        base_channels=32,
+        channel_mults=(1, 2, 4, 4),
+        temporal_downsample=(False, True, True),
+        num_res_blocks=1,
     ),
     # Wan 2.1 VAE proportions (131 M parameters), for users with a GPU
     "base": VAEConfig(
-        latent_channels=16, base_channels=96, channel_mults=(1, 2, 4, 4),
-        temporal_downsample=(False, True, True), num_res_blocks=2,
+        latent_channels=16,
+        base_channels=96,
+        channel_mults=(1, 2, 4, 4),
+        temporal_downsample=(False, True, True),
+        num_res_blocks=2,
     ),
 }
 
