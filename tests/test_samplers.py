@@ -161,18 +161,21 @@ def test_cfg_pads_text_with_mask_false():
     assert torch.equal(seen["context"][1, :2], uncond["context"][0])
 
 
-def test_cfg_once_per_sampler_step_and_separate_calls_when_unbatchable():
+def test_cfg_once_per_sampler_step():
     model = TextModel()
     cond, uncond = _text(1, 4, 0), _text(1, 4, 1)
     guided = classifier_free_guidance(model, cond, uncond, 4.0)
     sample_euler(guided, torch.randn(1, 2, 3), sigma_schedule(5))
     assert model.calls == [2] * 5
-    # without a bool mask, padding would be attended to, so the two run separately instead
-    model = TextModel()
-    cond["context_mask"] = cond["context_mask"].float()
-    uncond = {"context": torch.randn(1, 2, 8), "context_mask": torch.ones(1, 2)}
-    classifier_free_guidance(model, cond, uncond, 4.0)(torch.randn(1, 2, 3), torch.ones(1))
-    assert model.calls == [1, 1]
+
+
+def test_cfg_rejects_arguments_that_cannot_be_batched():
+    cond, uncond = _text(1, 4, 0), _text(1, 4, 1)
+    with pytest.raises(SoraError, match="same arguments"):
+        classifier_free_guidance(TextModel(), cond, {"context": uncond["context"]}, 4.0)
+    uncond["context"] = torch.randn(1, 4, 5)  # another text width: not just a longer prompt
+    with pytest.raises(SoraError, match="only in their token length"):
+        classifier_free_guidance(TextModel(), cond, uncond, 4.0)(torch.randn(1, 2, 3), torch.ones(1))
 
 
 def test_cfg_rejects_non_numeric_scale():
