@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import sys
 import time
@@ -55,8 +56,10 @@ def pick_device(name: str):
 def cmd_render(args) -> int:
     import torch
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .bundle import default_model_path, load_sora_model
+    from .models.text import load_text_encoder
     from .pipeline import SamplingSettings, generate
     from .video_io import write_video
 
@@ -64,14 +67,22 @@ def cmd_render(args) -> int:
         raise SoraError('the prompt is empty; describe the video, e.g. sora render "a red circle moving left"')
     width, height = args.size
     settings = SamplingSettings(
-        steps=args.steps, cfg=args.cfg, sampler=args.sampler, seed=args.seed, attention=args.attention
+        steps=args.steps,
+        cfg=args.cfg,
+        sampler=args.sampler,
+        seed=args.seed,
+        attention=args.attention,
+        precision=args.precision,
     )
     device = pick_device(args.device)
+    if not args.quiet:  # says once which attention backend "auto" chose
+        logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
     torch.set_grad_enabled(False)
     model = load_sora_model(args.model or default_model_path(), device=device)
     model.latent_shape(args.frames, height, width)  # fail on a bad size before loading the text encoder
+    text_encoder = load_text_encoder(model.text_encoder, device=device)
     start = time.perf_counter()
-    with tqdm(total=settings.steps, desc="sampling", unit="step", disable=args.quiet) as bar:
+    with logging_redirect_tqdm(), tqdm(total=settings.steps, desc="sampling", unit="step", disable=args.quiet) as bar:
         frames = generate(
             model,
             args.prompt,
@@ -80,6 +91,7 @@ def cmd_render(args) -> int:
             height=height,
             frames=args.frames,
             settings=settings,
+            text_encoder=text_encoder,
             callback=lambda info: bar.update(1),
         )
     path = write_video(args.output, frames, args.fps)
@@ -132,9 +144,9 @@ def cmd_init_checkpoint(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import attention
+    from importlib import import_module
 
-    return attention.main(args.rest)
+    return import_module(f"sora_nodes.bench.{args.what}").main(args.rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--model", type=Path, default=None, help="checkpoint .safetensors (default: models/sora/)")
     render.add_argument("--attention", choices=ATTENTION_CHOICES, default="auto")
     render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    render.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="DiT compute (auto: bf16 on CUDA)"
+    )
     render.add_argument("-q", "--quiet", action="store_true")
     render.set_defaults(func=cmd_render)
 
@@ -170,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--seed", type=int, default=0)
     init.set_defaults(func=cmd_init_checkpoint)
 
-    bench = sub.add_parser("bench", help="benchmarks: sora bench attention [--json] ...")
-    bench.add_argument("what", choices=("attention",))
+    bench = sub.add_parser("bench", help="benchmarks: sora bench attention|render [--json] ...")
+    bench.add_argument("what", choices=("attention", "render"))
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
     return parser

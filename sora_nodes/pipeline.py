@@ -22,6 +22,15 @@ from .models.attention import resolve_backend
 from .models.text import TextEmbedding, TextEncoder, load_text_encoder
 from .noise import seeded_noise
 
+PRECISIONS = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the DiT, or None for plain fp32."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    return None if PRECISIONS[precision] == torch.float32 else PRECISIONS[precision]
+
 
 @dataclass(frozen=True)
 class SamplingSettings:
@@ -31,8 +40,11 @@ class SamplingSettings:
     seed: int = 0
     shift: float | None = None  # None: resolution-dependent shift from the token count
     attention: str = "auto"
+    precision: str = "auto"  # DiT compute: auto = bf16 autocast on CUDA with bf16, else fp32
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise SoraError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.steps < 1:
             raise SoraError(f"steps must be at least 1, got {self.steps}")
         if self.cfg < 0:
@@ -49,13 +61,17 @@ def encode_prompt(
     return positive, negative
 
 
-def flow_denoiser(model: SoraModel, condition: SpacetimeCondition, attention: str) -> Callable:
-    """k-diffusion style model(x, sigma, context, context_mask) -> denoised latent, with known latents pasted back."""
+def flow_denoiser(model: SoraModel, condition: SpacetimeCondition, attention: str,
+                  compute_dtype: torch.dtype | None = None) -> Callable:
+    """k-diffusion style model(x, sigma, context, context_mask) -> denoised latent, with known latents pasted back.
+
+    The DiT runs under autocast when `compute_dtype` is set; the sampler's state stays fp32."""
     cond_channels = condition.dit_channels()  # [1, C+1, T, H, W]
 
     def denoise(x, sigma, *, context, context_mask):
         batch_cond = cond_channels.expand(x.shape[0], *cond_channels.shape[1:]).to(x.dtype)
-        velocity = model.dit(x, sigma, context, context_mask, batch_cond, attention_backend=attention)
+        with torch.autocast(x.device.type, dtype=compute_dtype, enabled=compute_dtype is not None):
+            velocity = model.dit(x, sigma, context, context_mask, batch_cond, attention_backend=attention).float()
         return paste_known(denoised_from_velocity(x, velocity, sigma), condition)
 
     return denoise
@@ -81,7 +97,7 @@ def sample_latent(
     shift = settings.shift if settings.shift is not None else resolution_shift(tokens)
     sigmas = sigma_schedule(settings.steps, shift=shift).to(device)
     noise = seeded_noise(shape, settings.seed, device=device)
-    denoiser = flow_denoiser(model, condition, attention)
+    denoiser = flow_denoiser(model, condition, attention, autocast_dtype(settings.precision, device))
     as_args = lambda e: {"context": e.states.to(device), "context_mask": e.mask.to(device)}  # noqa: E731
     guided = classifier_free_guidance(denoiser, as_args(positive), as_args(negative), settings.cfg)
     with torch.inference_mode():

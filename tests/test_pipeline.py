@@ -121,3 +121,22 @@ def test_bad_requests_fail_before_any_work(tiny_model, text_encoder):
         SamplingSettings(steps=0)
     with pytest.raises(SoraError, match="dpmpp_2m"):
         SamplingSettings(sampler="ddim")
+
+
+def test_bf16_precision_runs_the_dit_in_bf16_and_stays_close(tiny_model, text_encoder):
+    def render(precision):
+        return generate(
+            tiny_model,
+            "a white square",
+            frames=5,
+            text_encoder=text_encoder,
+            settings=SamplingSettings(steps=3, precision=precision),
+        )
+
+    fp32, bf16 = render("fp32"), render("bf16")
+    torch.testing.assert_close(render("auto"), fp32, rtol=0, atol=0)  # auto is fp32 on CPU
+    difference = (fp32 - bf16).abs()
+    assert difference.max() > 0  # autocast really ran in bf16
+    assert difference.mean() < 0.02  # ... and bf16 rounding does not change the picture
+    with pytest.raises(SoraError, match="precision must be one of"):
+        SamplingSettings(precision="int8")

@@ -74,14 +74,14 @@ def resolve_backend(name: str, device: torch.device | str) -> str:
             f"({_xformers_import_error()}); install xformers built for torch {torch.__version__} "
             f"or use one of {['auto', *usable]}"
         )
-    _announce(name, device.type, chosen)
+    _announce(device.type, chosen)
     return chosen
 
 
 @functools.cache
-def _announce(requested: str, device_type: str, chosen: str) -> None:
-    # Cached so the choice is logged once per (requested, device type), not once per layer and step.
-    log.info("attention backend: %s (requested %r on %s)", chosen, requested, device_type)
+def _announce(device_type: str, chosen: str) -> None:
+    # Cached so each choice is logged once per device type, not once per layer and step.
+    log.info("attention backend: %s on %s", chosen, device_type)
 
 
 def _check_inputs(q, k, v, key_mask) -> None:

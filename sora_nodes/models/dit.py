@@ -101,7 +101,8 @@ class Attention(nn.Module):
         context = x if context is None else context
         q = self.q(x).unflatten(-1, (self.num_heads, -1)).transpose(1, 2)  # [B, H, N, Dh]
         k, v = self.kv(context).unflatten(-1, (2, self.num_heads, -1)).permute(2, 0, 3, 1, 4)  # [B, H, L, Dh] each
-        q, k = self.q_norm(q), self.k_norm(k)
+        # normalised in fp32: under autocast q/k are bf16 while the norm weights stay fp32
+        q, k = self.q_norm(q.float()).type_as(v), self.k_norm(k.float()).type_as(v)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         out = attention(q, k, v, key_mask=key_mask, backend=backend)  # [B, H, N, Dh]

@@ -7,6 +7,8 @@ size (16:9, 9:16, long or short clips) is handled without a learned position tab
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 
@@ -18,6 +20,7 @@ def rope_axis_dims(head_dim: int) -> tuple[int, int, int]:
     return head_dim - 2 * spatial, spatial, spatial
 
 
+@functools.lru_cache(maxsize=32)  # the same grid is used by every layer and sampling step
 def rope_frequencies(
     grid: tuple[int, int, int], head_dim: int, *, theta: float = 10000.0, device=None
 ) -> tuple[torch.Tensor, torch.Tensor]:
