@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import ShapeError, SoraError
 from .causal_conv import Cache, CausalConv3d, Conv3d
+from .vae_tiling import check_tiling, run_tiled
 
 
 @dataclass(frozen=True)
@@ -320,14 +321,27 @@ class VideoVAE(nn.Module):
     # ---- encode / decode ---------------------------------------------------------------------
 
     def encode_moments(
-        self, video: torch.Tensor, *, chunk_frames: int | None = None
+        self,
+        video: torch.Tensor,
+        *,
+        chunk_frames: int | None = None,
+        tile: int | None = None,
+        tile_overlap: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """video [B, 3, T, H, W] in [-1, 1] -> raw posterior (mean, logvar), each [B, C, T', H', W']."""
+        """video [B, 3, T, H, W] in [-1, 1] -> raw posterior (mean, logvar), each [B, C, T', H', W'].
+
+        tile (pixels per tile side, a multiple of k_s) encodes large frames in overlapping tiles
+        at bounded memory, an approximation; see vae_tiling.py. Default None: untiled."""
         c = self.config
         video = self._check_5d(video, "video", "[B, C, T, H, W]", c.in_channels)
         latent_frames = self.latent_shape(*video.shape[2:])[0]
         step = self._check_chunk(chunk_frames, c.temporal_factor, c.temporal_factor, "video frames")
-        moments = _run_chunked(self.encoder, video, step, latent_frames)
+        tiling = check_tiling(tile, tile_overlap, cell=c.spatial_factor, unit="pixels")
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            return _run_chunked(self.encoder, x, step, latent_frames)
+
+        moments = run(video) if tiling is None else run_tiled(run, video, *tiling, in_cell=c.spatial_factor)
         mean, logvar = moments.chunk(2, dim=1)  # [B, C, T', H', W'] each
         return mean, logvar.clamp(-30.0, 20.0)
 
@@ -338,22 +352,39 @@ class VideoVAE(nn.Module):
         chunk_frames: int | None = None,
         sample: bool = False,
         generator: torch.Generator | None = None,
+        tile: int | None = None,
+        tile_overlap: int | None = None,
     ) -> torch.Tensor:
         """video [B, 3, T, H, W] in [-1, 1] -> normalised latent [B, C, T', H', W'] (posterior mean
         unless sample=True)."""
-        mean, logvar = self.encode_moments(video, chunk_frames=chunk_frames)
+        mean, logvar = self.encode_moments(video, chunk_frames=chunk_frames, tile=tile, tile_overlap=tile_overlap)
         z = mean
         if sample:
             noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z = mean + (0.5 * logvar).exp() * noise
         return self.normalize(z)
 
-    def decode(self, latent: torch.Tensor, *, chunk_frames: int | None = None) -> torch.Tensor:
+    def decode(
+        self,
+        latent: torch.Tensor,
+        *,
+        chunk_frames: int | None = None,
+        tile: int | None = None,
+        tile_overlap: int | None = None,
+    ) -> torch.Tensor:
         """normalised latent [B, C, T', H', W'] -> video [B, 3, T, H, W], about [-1, 1], not clamped.
 
-        chunk_frames counts latent frames per chunk after the first (default 1)."""
+        chunk_frames counts latent frames per chunk after the first (default 1). tile (latent
+        cells per tile side) decodes large frames in overlapping tiles at bounded memory, an
+        approximation; see vae_tiling.py. Default None: untiled."""
         c = self.config
         latent = self._check_5d(latent, "latent", "[B, C, T', H', W']", c.latent_channels)
         step = self._check_chunk(chunk_frames, 1, 1, "latent frames")
+        tiling = check_tiling(tile, tile_overlap, cell=1, unit="latent cells")
         frames = 1 + (latent.shape[2] - 1) * c.temporal_factor
-        return _run_chunked(self.decoder, self.denormalize(latent), step, frames)
+
+        def run(z: torch.Tensor) -> torch.Tensor:
+            return _run_chunked(self.decoder, z, step, frames)
+
+        z = self.denormalize(latent)
+        return run(z) if tiling is None else run_tiled(run, z, *tiling, out_cell=c.spatial_factor)
