@@ -60,7 +60,7 @@ def cmd_render(args) -> int:
 
     from .bundle import default_model_path, load_sora_model
     from .models.text import load_text_encoder
-    from .pipeline import SamplingSettings, generate
+    from .pipeline import SamplingSettings, check_request, generate
     from .video_io import write_video
 
     if not args.prompt.strip():
@@ -79,7 +79,8 @@ def cmd_render(args) -> int:
         logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
     torch.set_grad_enabled(False)
     model = load_sora_model(args.model or default_model_path(), device=device)
-    model.latent_shape(args.frames, height, width)  # fail on a bad size before loading the text encoder
+    # fail on a bad size before loading the text encoder
+    check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
     text_encoder = load_text_encoder(model.text_encoder, device=device)
     start = time.perf_counter()
     with logging_redirect_tqdm(), tqdm(total=settings.steps, desc="sampling", unit="step", disable=args.quiet) as bar:
@@ -93,6 +94,7 @@ def cmd_render(args) -> int:
             settings=settings,
             text_encoder=text_encoder,
             callback=lambda info: bar.update(1),
+            decode_tile=args.vae_tile,
         )
     path = write_video(args.output, frames, args.fps)
     if not args.quiet:
@@ -167,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--negative", default="", help="negative prompt")
     render.add_argument("--model", type=Path, default=None, help="checkpoint .safetensors (default: models/sora/)")
     render.add_argument("--attention", choices=ATTENTION_CHOICES, default="auto")
+    render.add_argument(
+        "--vae-tile", type=int, default=None, metavar="CELLS", help="decode in spatial tiles of this many latent cells"
+    )
     render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     render.add_argument(
         "--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="DiT compute (auto: bf16 on CUDA)"

@@ -20,6 +20,7 @@ from .diffusion.samplers import get_sampler
 from .errors import SoraError
 from .models.attention import resolve_backend
 from .models.text import TextEmbedding, TextEncoder, load_text_encoder
+from .models.vae_tiling import check_tiling
 from .noise import seeded_noise
 
 PRECISIONS = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -61,8 +62,9 @@ def encode_prompt(
     return positive, negative
 
 
-def flow_denoiser(model: SoraModel, condition: SpacetimeCondition, attention: str,
-                  compute_dtype: torch.dtype | None = None) -> Callable:
+def flow_denoiser(
+    model: SoraModel, condition: SpacetimeCondition, attention: str, compute_dtype: torch.dtype | None = None
+) -> Callable:
     """k-diffusion style model(x, sigma, context, context_mask) -> denoised latent, with known latents pasted back.
 
     The DiT runs under autocast when `compute_dtype` is set; the sampler's state stays fp32."""
@@ -105,11 +107,19 @@ def sample_latent(
     return paste_known(latent, condition)  # the last step's arithmetic must not blur the known latents
 
 
-def decode_latent(model: SoraModel, latent: torch.Tensor) -> torch.Tensor:
-    """Normalised latent [1, C, T', H', W'] -> frames [T, H, W, 3] float32 in 0..1 (the IMAGE layout)."""
+def decode_latent(model: SoraModel, latent: torch.Tensor, *, tile: int | None = None) -> torch.Tensor:
+    """Normalised latent [1, C, T', H', W'] -> frames [T, H, W, 3] float32 in 0..1 (the IMAGE layout).
+
+    `tile` (latent cells) decodes large frames in blended spatial tiles at bounded memory."""
     with torch.inference_mode():
-        video = model.vae.decode(latent.float())  # [1, 3, T, H, W] in about -1..1
+        video = model.vae.decode(latent.float(), tile=tile)  # [1, 3, T, H, W] in about -1..1
     return ((video[0].permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1).float().cpu()
+
+
+def check_request(model: SoraModel, *, width: int, height: int, frames: int, decode_tile: int | None = None):
+    """Validate a render's sizes before any expensive work; returns the latent (T', H', W')."""
+    check_tiling(decode_tile, None, cell=1, unit="latent cells")
+    return model.latent_shape(frames, height, width)
 
 
 def generate(
@@ -124,10 +134,11 @@ def generate(
     condition: SpacetimeCondition | None = None,
     text_encoder: TextEncoder | None = None,
     callback: Callable | None = None,
+    decode_tile: int | None = None,
 ) -> torch.Tensor:
     """Render one clip; returns frames [T, H, W, 3] float32 in 0..1."""
-    latent_shape = model.latent_shape(frames, height, width)  # validate before any expensive work
+    latent_shape = check_request(model, width=width, height=height, frames=frames, decode_tile=decode_tile)
     text_encoder = text_encoder or load_text_encoder(model.text_encoder, device=model.device)
     positive, negative = encode_prompt(text_encoder, prompt, negative_prompt)
     latent = sample_latent(model, positive, negative, latent_shape, settings, condition=condition, callback=callback)
-    return decode_latent(model, latent)
+    return decode_latent(model, latent, tile=decode_tile)
