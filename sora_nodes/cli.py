@@ -54,7 +54,6 @@ def pick_device(name: str):
 
 
 def cmd_render(args) -> int:
-    import torch
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -77,7 +76,6 @@ def cmd_render(args) -> int:
     device = pick_device(args.device)
     if not args.quiet:  # says once which attention backend "auto" chose
         logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
-    torch.set_grad_enabled(False)
     model = load_sora_model(args.model or default_model_path(), device=device)
     # fail on a bad size before loading the text encoder
     check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)

@@ -31,3 +31,10 @@ def text_encoder():
     from sora_nodes.models.text import load_text_encoder
 
     return load_text_encoder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(autouse=True)
+def grad_mode_is_not_leaked():
+    """A library call that switches autograd off globally would break every training step after it."""
+    yield
+    assert torch.is_grad_enabled(), "a test (or the code it ran) left torch.set_grad_enabled(False) behind"

@@ -62,8 +62,8 @@ def test_render_writes_a_playable_mp4(tiny_checkpoint, tmp_path):
         (["--attention", "flash9"], "invalid choice: 'flash9'"),
         (["--steps", "0"], "steps must be at least 1"),
         (["--fps", "0"], "must be > 0"),
-    (["--vae-tile", "1"], "tile must be at least 2"),
-    (["--precision", "int8"], "invalid choice: 'int8'"),
+        (["--vae-tile", "1"], "tile must be at least 2"),
+        (["--precision", "int8"], "invalid choice: 'int8'"),
     ],
 )
 def test_bad_arguments_exit_nonzero_with_one_line(tiny_checkpoint, tmp_path, args, message):

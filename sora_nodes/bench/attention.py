@@ -25,12 +25,8 @@ Utilisation is 4·B·H·N²·D / time / peak, with peak = 190 GFLOP/s fp32 for t
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
 import math
-import os
-import platform
 import re
 import statistics
 import sys
@@ -39,9 +35,8 @@ import time
 import torch
 
 from ..models.attention import BACKENDS, AttentionBackendError, attention, available_backends, resolve_backend
+from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int
 
-CPU_PEAK_FLOPS = 190e9  # fp32 matmul, 2-core Zen 4 class box (ANCHORS.md)
-HOPPER_PEAK_FLOPS = 989e12  # H100 / H200 dense bf16
 DEFAULT_TOKENS = (1024, 2048, 4096, 8192, 16384)
 
 
@@ -60,10 +55,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"comma-separated subset of {list(BACKENDS[1:])}; default: all available on the device",
     )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--batch", type=_positive_int, default=1)
-    p.add_argument("--heads", type=_positive_int, default=8)
-    p.add_argument("--head-dim", type=_positive_int, default=64)
-    p.add_argument("--repeats", type=_positive_int, default=3, help="timed calls per case (median is reported)")
+    p.add_argument("--batch", type=positive_int, default=1)
+    p.add_argument("--heads", type=positive_int, default=8)
+    p.add_argument("--head-dim", type=positive_int, default=64)
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed calls per case (median is reported)")
     p.add_argument(
         "--max-gb",
         type=float,
@@ -73,16 +68,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak for utilisation (default: known)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return p.parse_args(argv)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -101,54 +86,7 @@ def estimate_bytes(backend: str, batch: int, heads: int, tokens: int, head_dim: 
     return 2 * qkv  # fused kernels: the output plus per-block tiles, linear in tokens
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return re.search(r"model name\s*:\s*(.+)", f.read()).group(1).strip()
-    except (OSError, AttributeError):
-        return platform.processor() or platform.machine() or "cpu"
-
-
-class _CudaPeak:
-    """Peak bytes the caching allocator handed out during a block of code."""
-
-    def start(self) -> None:
-        torch.cuda.reset_peak_memory_stats()
-        self._base = torch.cuda.memory_allocated()
-
-    def stop(self) -> int:
-        return torch.cuda.max_memory_allocated() - self._base
-
-
-class _CpuPeak:
-    """Peak resident memory during a block of code, from Linux's VmHWM (see the module docstring)."""
-
-    @classmethod
-    def if_supported(cls) -> _CpuPeak | None:
-        ok = platform.system() == "Linux" and os.access("/proc/self/clear_refs", os.W_OK)
-        return cls() if ok else None
-
-    def __init__(self):
-        self._trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only; musl has none
-
-    @staticmethod
-    def _status(field: str) -> int:
-        with open("/proc/self/status") as f:
-            return int(re.search(field + r":\s+(\d+) kB", f.read()).group(1)) * 1024
-
-    def start(self) -> None:
-        gc.collect()
-        if self._trim is not None:
-            self._trim(0)
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset VmHWM to the current RSS
-        self._base = self._status("VmRSS")
-
-    def stop(self) -> int:
-        return self._status("VmHWM") - self._base
-
-
-def _measure(backend: str, q, k, v, repeats: int, meter: _CudaPeak | _CpuPeak | None) -> tuple[float, int | None]:
+def _measure(backend: str, q, k, v, repeats: int, meter: CudaPeak | CpuPeak | None) -> tuple[float, int | None]:
     """Median seconds per call and the peak extra bytes of one call (None when it cannot be measured)."""
     cuda = q.device.type == "cuda"
 
@@ -204,11 +142,11 @@ def run(args: argparse.Namespace) -> dict:
         max_bytes = args.max_gb * 1e9 if args.max_gb is not None else 0.9 * torch.cuda.mem_get_info(device)[0]
         known_peak = HOPPER_PEAK_FLOPS if re.search(r"H100|H200|GH200", name) else None
     else:
-        name = _cpu_name()
+        name = cpu_name()
         max_bytes = (args.max_gb if args.max_gb is not None else 6.0) * 1e9
         known_peak = CPU_PEAK_FLOPS
     peak_flops = args.peak_tflops * 1e12 if args.peak_tflops else known_peak
-    meter = _CudaPeak() if cuda else _CpuPeak.if_supported()
+    meter = CudaPeak() if cuda else CpuPeak.if_supported()
     B, H, D = args.batch, args.heads, args.head_dim
 
     results = []

@@ -55,7 +55,7 @@ from ..models.text import TEXT_ENCODERS, TextEmbedding
 from ..models.vae import VAE_PRESETS
 from ..pipeline import PRECISIONS, SamplingSettings, autocast_dtype, generate
 from ..video_io import write_video
-from .attention import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, _cpu_name, _CpuPeak, _CudaPeak, _positive_int
+from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int
 
 DEFAULT_PROMPT = "a red circle moving left over a blue background"
 DEFAULT_DIT, DEFAULT_VAE = "S", "small"
@@ -79,8 +79,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--vae", choices=list(VAE_PRESETS), default=None, help=f"untrained VAE preset (default {DEFAULT_VAE})"
     )
     p.add_argument("--size", type=_size, default=(64, 64), help="WIDTHxHEIGHT (default 64x64)")
-    p.add_argument("--frames", type=_positive_int, default=17)
-    p.add_argument("--steps", type=_positive_int, default=20)
+    p.add_argument("--frames", type=positive_int, default=17)
+    p.add_argument("--steps", type=positive_int, default=20)
     p.add_argument("--cfg", type=float, default=5.0, help="guidance scale; 1 disables guidance (half the DiT batch)")
     p.add_argument("--sampler", choices=sorted(SAMPLERS), default="euler")
     p.add_argument("--attention", choices=BACKENDS, default="auto")
@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="DiT compute, as in sora render (the VAE stays float32); auto: bf16 autocast on CUDA, fp32 on CPU",
     )
     p.add_argument("--prompt", default=DEFAULT_PROMPT)
-    p.add_argument("--repeats", type=_positive_int, default=3, help="timed renders after the warm-up (median)")
+    p.add_argument("--repeats", type=positive_int, default=3, help="timed renders after the warm-up (median)")
     p.add_argument("--peak-tflops", type=float, default=None, help="device peak for utilisation (default: known)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return p.parse_args(argv)
@@ -202,6 +202,7 @@ def _peak_flops(device: torch.device, name: str, dtype: torch.dtype, override_tf
     return HOPPER_PEAK_FLOPS if hopper and dtype == torch.bfloat16 else None  # fp32 peaks are not on file
 
 
+@torch.no_grad()  # a decorator, not set_grad_enabled: run() is also called in-process by tests
 def run(args: argparse.Namespace) -> dict:
     """Load, warm up, time the renders and return the report (what --json prints)."""
     # Taken before any work of ours: on a shared CPU, other busy processes stall torch's threads.
@@ -212,7 +213,6 @@ def run(args: argparse.Namespace) -> dict:
     settings = SamplingSettings(
         steps=args.steps, cfg=args.cfg, sampler=args.sampler, attention=args.attention, precision=args.precision
     )
-    torch.set_grad_enabled(False)
 
     t0 = time.perf_counter()
     model, source = _load_model(args, device)
@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> dict:
         t, h, w = module.token_grid(tuple(x.shape[2:]))
         calls.append((x.shape[0], t * h * w, context.shape[1]))
 
-    meter = _CudaPeak() if cuda else _CpuPeak.if_supported()
+    meter = CudaPeak() if cuda else CpuPeak.if_supported()
     hook = model.dit.register_forward_pre_hook(count_call, with_kwargs=True)
     try:
         with tempfile.TemporaryDirectory(prefix="sora-bench-") as tmp:
@@ -254,13 +254,13 @@ def run(args: argparse.Namespace) -> dict:
                 runs.append(_render(model, encoder, args, settings, out, sync))
                 if i == 0 and meter is not None:
                     peak = meter.stop()
-                    process_peak = torch.cuda.max_memory_allocated() if cuda else _CpuPeak._status("VmHWM")
+                    process_peak = torch.cuda.max_memory_allocated() if cuda else CpuPeak.status("VmHWM")
     finally:
         hook.remove()
 
     median = sorted(runs, key=lambda r: r["end_to_end"])[(len(runs) - 1) // 2]
     flops = sum(dit_flops(model.dit, *c) for c in render_calls)
-    name = torch.cuda.get_device_name(device) if cuda else _cpu_name()
+    name = torch.cuda.get_device_name(device) if cuda else cpu_name()
     peak_flops = _peak_flops(device, name, dtype, args.peak_tflops)
     flops_per_s = flops / median["sampling"]
     dit_params = sum(p.numel() for p in model.dit.parameters())

@@ -1,0 +1,76 @@
+"""What the benchmarks share: device peaks, CPU name, and peak-memory meters."""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import os
+import platform
+import re
+
+import torch
+
+CPU_PEAK_FLOPS = 190e9  # fp32 matmul, 2-core Zen 4 class box (ANCHORS.md)
+HOPPER_PEAK_FLOPS = 989e12  # H100 / H200 dense bf16
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return re.search(r"model name\s*:\s*(.+)", f.read()).group(1).strip()
+    except (OSError, AttributeError):
+        return platform.processor() or platform.machine() or "cpu"
+
+
+class CudaPeak:
+    """Peak bytes the caching allocator handed out during a block of code."""
+
+    def start(self) -> None:
+        torch.cuda.reset_peak_memory_stats()
+        self._base = torch.cuda.memory_allocated()
+
+    def stop(self) -> int:
+        return torch.cuda.max_memory_allocated() - self._base
+
+
+class CpuPeak:
+    """Peak resident memory during a block of code, from Linux's VmHWM.
+
+    torch has no allocator peak on the CPU. Before the block, freed heap memory is handed back to the
+    OS (malloc_trim) and the kernel's high-water mark is reset to the current RSS (clear_refs 5), so
+    VmHWM - VmRSS afterwards is the block's own peak, not the process's history."""
+
+    @classmethod
+    def if_supported(cls) -> CpuPeak | None:
+        ok = platform.system() == "Linux" and os.access("/proc/self/clear_refs", os.W_OK)
+        return cls() if ok else None
+
+    def __init__(self):
+        self._trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only; musl has none
+
+    @staticmethod
+    def status(field: str) -> int:
+        with open("/proc/self/status") as f:
+            return int(re.search(field + r":\s+(\d+) kB", f.read()).group(1)) * 1024
+
+    def start(self) -> None:
+        gc.collect()
+        if self._trim is not None:
+            self._trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS
+        self._base = self.status("VmRSS")
+
+    def stop(self) -> int:
+        return self.status("VmHWM") - self._base
