@@ -7,6 +7,7 @@ sockets carry and what `sora render --model` reads.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -56,12 +57,6 @@ class SoraModel:
     def device(self) -> torch.device:
         return next(self.dit.parameters()).device
 
-    def size_factors(self) -> tuple[int, int]:
-        """(frame step k_t, pixel multiple k_s * p) that valid clip sizes must honour."""
-        k_s = self.vae.config.spatial_factor
-        _, ph, pw = self.dit.config.patch_size
-        return self.vae.config.temporal_factor, k_s * max(ph, pw)
-
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
         """Latent (T', H', W') for a clip; raises ShapeError saying which sizes this model allows."""
         k_t = self.vae.config.temporal_factor
@@ -84,11 +79,6 @@ class SoraModel:
                 )
         return 1 + (frames - 1) // k_t, height // k_s, width // k_s
 
-    def to(self, device=None, dtype=None) -> SoraModel:
-        self.dit.to(device=device, dtype=dtype)
-        self.vae.to(device=device)  # the VAE stays float32: its decode is cheap and precision-sensitive
-        return self
-
 
 def new_sora_model(
     dit: str | DiTConfig = "tiny",
@@ -98,8 +88,6 @@ def new_sora_model(
     seed: int = 0,
 ) -> SoraModel:
     """A freshly initialised (untrained) bundle; the DiT's latent channels follow the VAE."""
-    import dataclasses
-
     vae_cfg = preset(VAE_PRESETS, vae, "VAE") if isinstance(vae, str) else vae
     dit_cfg = dit_preset(dit) if isinstance(dit, str) else dit
     text_dim = TEXT_ENCODERS[text_encoder].dim if text_encoder in TEXT_ENCODERS else dit_cfg.text_dim
