@@ -185,14 +185,14 @@ def test_chunked_decode_peak_memory_is_flat():
     plane_bytes = 128 * 128 * 4  # bytes per float32 plane
     extra_frames = r["long_frames"] - r["short_frames"]  # 24
     output_growth = 3 * extra_frames * plane_bytes  # 4.5 MiB
-    one_shot_growth = 16 * extra_frames * plane_bytes  # one full-res activation: 24 MiB, a lower bound
-    growth = r["long"] - r["short"]
-    assert growth < output_growth + one_shot_growth / 2, (
+    one_activation = 16 * extra_frames * plane_bytes  # one full-res activation of the extra frames: 24 MiB
+    one_shot_growth = r["one_shot"] - r["short"]  # the long clip decoded in one pass: ~215 MiB measured
+    growth = r["long"] - r["short"]  # the long clip decoded in chunks: ~7 MiB measured
+    assert one_shot_growth > 4 * one_activation, "the meter must see what one-shot decoding costs"
+    assert growth < output_growth + one_shot_growth / 10, (
         f"peak memory grew {growth / mib:.1f} MiB for {extra_frames} more frames; output grew "
-        f"{output_growth / mib:.1f} MiB, a single one-shot activation would grow {one_shot_growth / mib:.1f} MiB"
+        f"{output_growth / mib:.1f} MiB, one-shot decoding grew {one_shot_growth / mib:.1f} MiB"
     )
-    # and the meter can see the difference: one-shot decoding of the long clip costs far more
-    assert r["one_shot"] - r["long"] > one_shot_growth
 
 
 def test_latent_stats_round_trip_and_effect():

@@ -220,14 +220,14 @@ def test_tiled_decode_peak_memory_is_flat_in_frame_size():
     mib = 2**20
     extra_pixels = 256 * 256 - 128 * 128
     output_growth = 3 * extra_pixels * 4  # one float32 RGB frame: 0.56 MiB
-    one_shot_growth = 16 * extra_pixels * 4  # one full-resolution activation: 3 MiB, a lower bound
-    growth = r["large"] - r["small"]
-    assert growth < output_growth + one_shot_growth / 2, (
+    one_activation = 16 * extra_pixels * 4  # one full-resolution activation: 3 MiB
+    untiled_growth = r["untiled"] - r["small"]  # the large frame decoded whole: ~140 MiB measured
+    growth = r["large"] - r["small"]  # the large frame in tiles: ~1-3 MiB measured (allocator noise)
+    assert untiled_growth > 10 * one_activation, "the meter must see what untiled decoding costs"
+    assert growth < output_growth + untiled_growth / 10, (
         f"tiled peak memory grew {growth / mib:.1f} MiB for a 4x larger frame; the output grew "
-        f"{output_growth / mib:.1f} MiB, one untiled activation would grow {one_shot_growth / mib:.1f} MiB"
+        f"{output_growth / mib:.1f} MiB, untiled decoding grew {untiled_growth / mib:.1f} MiB"
     )
-    # and the meter can see the difference: untiled decoding of the large frame costs more
-    assert r["untiled"] - r["large"] > one_shot_growth
 
 
 @pytest.mark.parametrize(

@@ -189,7 +189,9 @@ def _load_model(args, device: torch.device) -> tuple[SoraModel, dict]:
         training = json.loads(model.metadata.get("training", "{}"))
         return model, {"source": "checkpoint", "path": str(path), "untrained": bool(training.get("untrained"))}
     dit, vae = args.dit or DEFAULT_DIT, args.vae or DEFAULT_VAE
-    model = new_sora_model(dit, vae).to(device)
+    model = new_sora_model(dit, vae)
+    model.dit.to(device)
+    model.vae.to(device)
     return model, {"source": "untrained", "path": None, "untrained": True, "dit_preset": dit, "vae_preset": vae}
 
 
