@@ -17,7 +17,7 @@ from .diffusion.conditioning import SpacetimeCondition, no_condition, paste_know
 from .diffusion.flow import denoised_from_velocity, resolution_shift, sigma_schedule
 from .diffusion.guidance import classifier_free_guidance
 from .diffusion.samplers import get_sampler
-from .errors import SoraError
+from .errors import ShapeError, SoraError
 from .models.attention import resolve_backend
 from .models.text import TextEmbedding, TextEncoder, load_text_encoder
 from .models.vae_tiling import check_tiling
@@ -105,6 +105,19 @@ def sample_latent(
     with torch.inference_mode():
         latent = get_sampler(settings.sampler)(guided, noise, sigmas, callback=callback)
     return paste_known(latent, condition)  # the last step's arithmetic must not blur the known latents
+
+
+def encode_frames(model: SoraModel, frames: torch.Tensor, *, tile: int | None = None) -> torch.Tensor:
+    """Frames [T, H, W, 3] float in 0..1 (the IMAGE layout) -> normalised latent [1, C, T', H', W'].
+
+    The inverse of `decode_latent`; image-to-video, extend and style transfer start from it.
+    `tile` (pixels) encodes large frames in blended spatial tiles."""
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ShapeError(f"frames must be [T, H, W, 3] (the IMAGE layout), got {tuple(frames.shape)}")
+    model.latent_shape(*frames.shape[:3])  # frame count and size, with the allowed values in the message
+    video = frames.permute(3, 0, 1, 2)[None].to(model.device, torch.float32) * 2 - 1  # [1, 3, T, H, W] in -1..1
+    with torch.inference_mode():
+        return model.vae.encode(video, tile=tile)
 
 
 def decode_latent(model: SoraModel, latent: torch.Tensor, *, tile: int | None = None) -> torch.Tensor:

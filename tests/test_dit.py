@@ -176,3 +176,18 @@ def test_presets_are_frozen_and_named():
     with pytest.raises(ValueError, match="choose one of"):
         dit_preset("huge")
     assert DIT_PRESETS["S"].in_channels == 2 * DIT_PRESETS["S"].latent_channels + 1
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    cfg = dit_preset("tiny")
+    model = trained_like(cfg)
+    x, sigma, ctx, mask = inputs(cfg)
+
+    def grads(checkpointing):
+        model.zero_grad()
+        model.gradient_checkpointing = checkpointing
+        model(x, sigma, ctx, mask).square().mean().backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    for a, b in zip(grads(False), grads(True), strict=True):
+        torch.testing.assert_close(a, b)

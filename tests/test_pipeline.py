@@ -140,3 +140,18 @@ def test_bf16_precision_runs_the_dit_in_bf16_and_stays_close(tiny_model, text_en
     assert difference.mean() < 0.02  # ... and bf16 rounding does not change the picture
     with pytest.raises(SoraError, match="precision must be one of"):
         SamplingSettings(precision="int8")
+
+
+def test_encode_frames_is_the_inverse_layout_of_decode_latent(tiny_model):
+    from sora_nodes.pipeline import encode_frames
+
+    frames = torch.rand(9, 32, 56, 3)
+    latent = encode_frames(tiny_model, frames)
+    assert latent.shape == (1, tiny_model.vae.config.latent_channels, 3, 8, 14)
+    assert decode_latent(tiny_model, latent).shape == frames.shape
+    # the first frame alone is an image: it encodes to exactly the clip's first latent frame
+    torch.testing.assert_close(encode_frames(tiny_model, frames[:1])[:, :, 0], latent[:, :, 0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ShapeError, match="frames must be 1 \\+ k\\*4"):
+        encode_frames(tiny_model, frames[:8])
+    with pytest.raises(ShapeError, match="IMAGE layout"):
+        encode_frames(tiny_model, frames.permute(0, 3, 1, 2))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+from torch.utils.checkpoint import checkpoint
 
 from ..errors import ShapeError
 from .attention import attention
@@ -170,6 +171,9 @@ class DiT(nn.Module):
     def __init__(self, config: DiTConfig):
         super().__init__()
         self.config = config
+        # Recompute each block's activations in the backward pass: memory per block instead of per
+        # network, for long clips in training. A runtime switch, not config: it changes no numbers.
+        self.gradient_checkpointing = False
         d = config.hidden_size
         self.patch_embed = nn.Linear(config.in_channels * config.patch_volume, d)
         self.t_embedder = TimestepEmbedder(d, config.frequency_embedding_size)
@@ -256,6 +260,9 @@ class DiT(nn.Module):
         ctx = self.text_proj(context.to(dtype))  # [B, L, D]
         rope = rope_frequencies(grid, cfg.head_dim, theta=cfg.rope_theta, device=x.device)
         for block in self.blocks:
-            tokens = block(tokens, c, ctx, context_mask, rope, attention_backend)
+            if self.gradient_checkpointing and torch.is_grad_enabled():
+                tokens = checkpoint(block, tokens, c, ctx, context_mask, rope, attention_backend, use_reentrant=False)
+            else:
+                tokens = block(tokens, c, ctx, context_mask, rope, attention_backend)
         out = self.final_layer(tokens, c)  # [B, N, C*pt*ph*pw]
         return unpatchify(out, grid, cfg.patch_size, cfg.latent_channels).to(x.dtype)
