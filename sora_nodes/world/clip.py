@@ -27,10 +27,10 @@ def make_clip(
     height: int = 64,
     frames: int = 17,
     fps: float = 8.0,
-    spec: SceneSpec = SceneSpec(),
+    spec: SceneSpec | None = None,
     exclude: frozenset = HELD_OUT,
 ) -> WorldClip:
     """The clip for `seed`: the same arguments always give the same pixels and captions."""
     rng = random.Random(seed)
-    scene = realize(spec, rng, width=width, height=height, frames=frames, fps=fps, exclude=exclude)
+    scene = realize(spec or SceneSpec(), rng, width=width, height=height, frames=frames, fps=fps, exclude=exclude)
     return WorldClip(render_scene(scene), label(scene), describe(scene, rng), scene)
