@@ -192,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=("attention", "render"))
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
+
+    from .train.cli import add_parser as add_train_parser
+
+    add_train_parser(sub)
+    from .recaption.cli import add_parser as add_recaption_parser
+
+    add_recaption_parser(sub)
     return parser
 
 

@@ -53,6 +53,7 @@ class DiTConfig:
 
 DIT_PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(hidden_size=64, depth=2, num_heads=4),  # unit tests
+    "shapes": DiTConfig(latent_channels=16, hidden_size=256, depth=6, num_heads=4),  # the shipped default (CPU-trained)
     "S": DiTConfig(hidden_size=384, depth=12, num_heads=6),
     "B": DiTConfig(hidden_size=768, depth=12, num_heads=12),
     "L": DiTConfig(hidden_size=1024, depth=24, num_heads=16),

@@ -1,0 +1,160 @@
+"""Train the DiT with rectified flow on frozen VAE latents: logit-normal timesteps, classifier-free
+guidance dropout, random spacetime-condition masks, EMA, gradient clipping, autocast, resume."""
+
+import copy
+import dataclasses
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..bundle import SoraModel, save_sora_model
+from ..checkpoint import load_checkpoint
+from ..diffusion.conditioning import SpacetimeCondition
+from ..diffusion.flow import add_noise, flow_matching_loss, resolution_shift, sample_sigmas_logit_normal
+from ..models.config import config_to_json
+from ..models.dit import DiT, DiTConfig
+from ..models.text import load_text_encoder
+from ..models.vae import VideoVAE
+from .buckets import Bucket
+from .condition_masks import random_condition_masks
+from .latent_cache import CACHE_FILE, BucketLatents, build_cache, load_cache, save_cache
+from .run_state import autocast_dtype_for_training, load_state, make_ema, save_loss_curve, save_state
+from .vae_trainer import lr_at, pick_bucket
+
+MODEL_FILE = "sora.safetensors"
+
+
+@dataclass(frozen=True)
+class DiTTrainSettings:
+    steps: int = 4000
+    batch: int = 32
+    lr: float = 6e-4
+    warmup: int = 200
+    ema_decay: float = 0.998
+    clip_grad: float = 1.0
+    cfg_dropout: float = 0.1  # captions replaced by the empty prompt, which guidance uses as "unconditional"
+    condition_rate: float = 0.3  # clips trained with a task mask (first frame, prefix, box, ...)
+    dataset_size: int = 8000  # clips encoded once, spread over the buckets by weight
+    seed: int = 0
+    save_every: int = 200
+    precision: str = "auto"
+
+
+def bucket_counts(buckets: dict[Bucket, float], total: int) -> dict[Bucket, int]:
+    weight = sum(buckets.values())
+    return {b: max(1, round(total * w / weight)) for b, w in buckets.items()}
+
+
+def load_frozen_vae(path: str | Path, device) -> VideoVAE:
+    networks, _ = load_checkpoint(path, {"vae": _vae_architecture()}, device=device)
+    vae = networks["vae"].eval().requires_grad_(False)
+    return vae
+
+
+def _vae_architecture():
+    from ..bundle import ARCHITECTURES
+
+    return ARCHITECTURES["vae"]
+
+
+def dit_batch(data: BucketLatents, vae: VideoVAE, empty: tuple[torch.Tensor, torch.Tensor], rng: random.Random,
+              generator: torch.Generator, settings: DiTTrainSettings):
+    """(x0 [B,C,T,H,W] normalised, context [B,L,D], context_mask [B,L]) drawn from the cache."""
+    idx = torch.tensor(rng.sample(range(len(data.captions)), min(settings.batch, len(data.captions))))
+    mean, std = data.mean[idx].float(), data.std[idx].float()
+    x0 = vae.normalize(mean + std * torch.randn(mean.shape, generator=generator))
+    states, mask = data.states[idx].float(), data.mask[idx].clone()
+    drop = torch.rand(len(idx), generator=generator) < settings.cfg_dropout
+    e_states, e_mask = empty
+    states[drop] = 0.0
+    mask[drop] = False
+    n = e_states.shape[1]
+    states[drop, :n] = e_states[0].float()
+    mask[drop, :n] = e_mask[0]
+    return x0, states, mask
+
+
+def train_dit(
+    out_dir: str | Path,
+    *,
+    config: DiTConfig,
+    vae_path: str | Path,
+    source,
+    settings: DiTTrainSettings,
+    text_encoder: str = "all-MiniLM-L6-v2",
+    device: str | torch.device = "cpu",
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Train and write out_dir/sora.safetensors (EMA DiT + the VAE, a complete model) and dit_loss.png."""
+    out_dir, device = Path(out_dir), torch.device(device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vae = load_frozen_vae(vae_path, device)
+    encoder = load_text_encoder(text_encoder, device)
+    config = dataclasses.replace(config, latent_channels=vae.config.latent_channels, text_dim=encoder.dim)
+    cache_path = out_dir / CACHE_FILE
+    if cache_path.is_file():
+        cache = load_cache(cache_path)
+    else:
+        counts = bucket_counts(source.buckets, settings.dataset_size)
+        cache = build_cache(vae, encoder, source, counts, seed=settings.seed, device=device, log=log)
+        save_cache(cache_path, cache)
+    empty_emb = encoder.encode([""])
+    empty = (empty_emb.states.cpu(), empty_emb.mask.cpu())
+    torch.manual_seed(settings.seed)
+    dit = DiT(config).to(device).train()
+    ema = make_ema(dit, settings.ema_decay)
+    optimizer = torch.optim.AdamW(dit.parameters(), lr=settings.lr, weight_decay=0.0, betas=(0.9, 0.99))
+    meta = {"kind": "dit", "config": config_to_json(config), "data": source.name, "vae": str(vae_path),
+            "text_encoder": text_encoder, **dataclasses.asdict(settings)}
+    step, losses = load_state(out_dir, model=dit, ema=ema, optimizer=optimizer, meta=meta) if resume else (0, [])
+    amp = autocast_dtype_for_training(settings.precision, device)
+    weights = {b: float(len(v.captions)) for b, v in cache.items()}
+    log(f"DiT {sum(p.numel() for p in dit.parameters()) / 1e6:.2f} M params, {sum(map(int, weights.values()))} "
+        f"cached clips, steps {step}->{settings.steps}, autocast {amp}, device {device}")
+    t0, t_step = time.perf_counter(), step
+    while step < settings.steps:
+        rng = random.Random(f"{settings.seed}:{step}")
+        generator = torch.Generator().manual_seed(rng.randrange(2**63))
+        bucket = pick_bucket(weights, rng)
+        x0, context, context_mask = dit_batch(cache[bucket], vae, empty, rng, generator, settings)
+        b, _, t, h, w = x0.shape
+        p_t, p_h, p_w = config.patch_size
+        shift = resolution_shift(t // p_t * (h // p_h) * (w // p_w))
+        sigma = sample_sigmas_logit_normal(b, shift=shift, generator=generator)
+        noise = torch.randn(x0.shape, generator=generator)
+        masks, _ = random_condition_masks(b, t, h, w, rng, rate=settings.condition_rate)
+        cond = SpacetimeCondition(x0 * masks, masks)
+        x_t = add_noise(x0, noise, sigma)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, settings)
+        args = [a.to(device) for a in (x_t, sigma, context, context_mask, cond.dit_channels())]
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            pred = dit(*args)
+        loss = flow_matching_loss(pred.float(), x0.to(device), noise.to(device), weight=(1 - masks).to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(dit.parameters(), settings.clip_grad)
+        optimizer.step()
+        ema.update_parameters(dit)
+        losses.append(loss.item())
+        step += 1
+        if step % 20 == 0 or step == settings.steps:
+            rate = (time.perf_counter() - t0) / (step - t_step)
+            t0, t_step = time.perf_counter(), step
+            log(f"dit step {step}/{settings.steps} loss {sum(losses[-20:]) / len(losses[-20:]):.4f} {rate:.2f} s/step")
+        if step % settings.save_every == 0 or step == settings.steps:
+            save_state(out_dir, model=dit, ema=ema, optimizer=optimizer, step=step, losses=losses, meta=meta)
+            save_loss_curve(losses, out_dir / "dit_loss.png", "DiT training loss (rectified flow)")
+            export_model(out_dir / MODEL_FILE, ema.module, vae, text_encoder, meta | {"steps_done": step})
+    return out_dir / MODEL_FILE
+
+
+def export_model(path: Path, dit: DiT, vae: VideoVAE, text_encoder: str, training: dict) -> Path:
+    """The complete model; DiT weights stored as fp16 (half the file, cast back to fp32 on load)."""
+    half = copy.deepcopy(dit).half().eval()
+    return save_sora_model(path, SoraModel(half, vae.eval(), text_encoder), training=training)

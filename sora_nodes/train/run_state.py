@@ -1,0 +1,87 @@
+"""What a training run keeps on disk so it can resume: weights, EMA, optimizer, step, losses."""
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from ..atomic import atomic_path
+from ..errors import SoraError
+
+STATE_FILE = "state.pt"
+
+
+def make_ema(model: nn.Module, decay: float) -> AveragedModel:
+    """An exponential moving average of `model` (buffers such as latent statistics are copied)."""
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def save_state(out_dir: Path, *, model, ema, optimizer, step: int, losses: list[float], meta: dict) -> Path:
+    path = out_dir / STATE_FILE
+    state = {
+        "model": model.state_dict(),
+        "ema": ema.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "losses": torch.tensor(losses, dtype=torch.float32),
+        "meta": json.dumps(meta, sort_keys=True),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def load_state(out_dir: Path, *, model, ema, optimizer, meta: dict) -> tuple[int, list[float]]:
+    """Restore a run from out_dir/state.pt; refuses a state written with different settings."""
+    path = out_dir / STATE_FILE
+    if not path.is_file():
+        raise SoraError(f"--resume: no {STATE_FILE} in {out_dir}; start without --resume first")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    saved = json.loads(state["meta"])
+    changed = {k: (saved.get(k), v) for k, v in meta.items() if k in saved and saved.get(k) != v and k != "steps"}
+    if changed:
+        detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+        raise SoraError(f"--resume: {path} was trained with other settings ({detail}); use the same settings or a new --out")
+    model.load_state_dict(state["model"])
+    ema.load_state_dict(state["ema"])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["step"]), state["losses"].tolist()
+
+
+def save_loss_curve(losses: list[float], path: Path, title: str) -> Path:
+    """Raw per-step loss and its moving average, log scale, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    y = np.asarray(losses, dtype=np.float64)
+    ax.plot(np.arange(1, len(y) + 1), y, lw=0.5, alpha=0.35, label="per step")
+    if len(y) >= 10:
+        k = max(10, len(y) // 50)
+        smooth = np.convolve(y, np.ones(k) / k, mode="valid")
+        ax.plot(np.arange(k, len(y) + 1), smooth, lw=1.5, label=f"mean of {k}")
+    ax.set(xlabel="step", ylabel="loss", title=title, yscale="log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def autocast_dtype_for_training(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 where the hardware has it (CUDA with bf16, CPUs with AMX); fp32 elsewhere or on request."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if "AMX" in torch.backends.cpu.get_cpu_capability() else None
+

@@ -1,0 +1,122 @@
+"""Train the video VAE: L1 reconstruction of sampled latents plus a light KL term, EMA, clipping."""
+
+import dataclasses
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import save_checkpoint
+from ..models.config import config_to_json
+from ..models.vae import VAEConfig, VideoVAE
+from .buckets import Bucket
+from .run_state import autocast_dtype_for_training, load_state, make_ema, save_loss_curve, save_state
+
+VAE_FILE = "vae.safetensors"
+
+
+@dataclass(frozen=True)
+class VAETrainSettings:
+    steps: int = 2000
+    batch: int = 8
+    lr: float = 1e-3
+    warmup: int = 100
+    kl_weight: float = 1e-3
+    ema_decay: float = 0.995
+    clip_grad: float = 1.0
+    seed: int = 0
+    save_every: int = 200
+    precision: str = "auto"
+    stats_clips: int = 64  # clips encoded to measure the per-channel latent mean and std
+
+
+def vae_loss(vae: VideoVAE, video: torch.Tensor, generator: torch.Generator, kl_weight: float):
+    """video [B, 3, T, H, W] in [-1, 1] -> (loss, L1) with the latent sampled from the posterior."""
+    mean, logvar = vae.encode_moments(video)  # [B, C, T', H', W'] each
+    z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator).to(mean.device)
+    recon = vae.decode(vae.normalize(z))  # identity stats while training
+    l1 = (recon.float() - video).abs().mean()
+    kl = 0.5 * (mean.float().square() + logvar.float().exp() - 1 - logvar.float()).mean()
+    return l1 + kl_weight * kl, l1
+
+
+def pick_bucket(buckets: dict[Bucket, float], rng: random.Random) -> Bucket:
+    return rng.choices(list(buckets), weights=list(buckets.values()))[0]
+
+
+def lr_at(step: int, settings) -> float:
+    """Linear warmup, then cosine decay to 10% of the peak."""
+    if step < settings.warmup:
+        return settings.lr * (step + 1) / settings.warmup
+    u = (step - settings.warmup) / max(1, settings.steps - settings.warmup)
+    return settings.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(u, 1.0))))
+
+
+@torch.no_grad()
+def measure_latent_stats(vae: VideoVAE, source, settings: VAETrainSettings, device) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = random.Random(f"{settings.seed}:stats")
+    means = []
+    for _ in range(0, settings.stats_clips, settings.batch):
+        video, _ = source.sample(pick_bucket(source.buckets, rng), settings.batch, rng)
+        mean, _ = vae.encode_moments(video.to(device))
+        means.append(mean.float().transpose(0, 1).reshape(mean.shape[1], -1))  # [C, N]
+    z = torch.cat(means, dim=1)
+    return z.mean(dim=1), z.std(dim=1).clamp_min(1e-3)
+
+
+def train_vae(
+    out_dir: str | Path,
+    *,
+    config: VAEConfig,
+    source,
+    settings: VAETrainSettings,
+    device: str | torch.device = "cpu",
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Train, checkpoint to out_dir/state.pt every save_every steps, and write out_dir/vae.safetensors
+    (the EMA weights with measured latent statistics) plus out_dir/vae_loss.png."""
+    out_dir, device = Path(out_dir), torch.device(device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vae = VideoVAE(config).to(device).train()
+    ema = make_ema(vae, settings.ema_decay)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=settings.lr, weight_decay=0.0)
+    meta = {"kind": "vae", "config": config_to_json(config), "data": source.name,
+            **{k: v for k, v in dataclasses.asdict(settings).items()}}
+    step, losses = (load_state(out_dir, model=vae, ema=ema, optimizer=optimizer, meta=meta) if resume else (0, []))
+    amp = autocast_dtype_for_training(settings.precision, device)
+    log(f"VAE {sum(p.numel() for p in vae.parameters()) / 1e6:.2f} M params, steps {step}->{settings.steps}, "
+        f"autocast {amp}, device {device}")
+    t0 = time.perf_counter()
+    while step < settings.steps:
+        rng = random.Random(f"{settings.seed}:{step}")  # per-step seeds: a resumed run continues identically
+        generator = torch.Generator().manual_seed(rng.randrange(2**63))
+        video, _ = source.sample(pick_bucket(source.buckets, rng), settings.batch, rng)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, settings)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            loss, l1 = vae_loss(vae, video.to(device), generator, settings.kl_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), settings.clip_grad)
+        optimizer.step()
+        ema.update_parameters(vae)
+        losses.append(loss.item())
+        step += 1
+        if step % 20 == 0 or step == settings.steps:
+            rate = (time.perf_counter() - t0) / 20
+            t0 = time.perf_counter()
+            log(f"vae step {step}/{settings.steps} loss {sum(losses[-20:]) / len(losses[-20:]):.4f} "
+                f"l1 {l1.item():.4f} {rate:.2f} s/step")
+        if step % settings.save_every == 0 or step == settings.steps:
+            save_state(out_dir, model=vae, ema=ema, optimizer=optimizer, step=step, losses=losses, meta=meta)
+            save_loss_curve(losses, out_dir / "vae_loss.png", "VAE training loss (L1 + KL)")
+    final = ema.module.eval()
+    final.set_latent_stats(*measure_latent_stats(final, source, settings, device))
+    path = save_checkpoint(out_dir / VAE_FILE, {"vae": final}, metadata={"training": meta | {"steps_done": step}})
+    log(f"wrote {path}")
+    return path
