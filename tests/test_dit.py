@@ -191,3 +191,16 @@ def test_gradient_checkpointing_gives_the_same_gradients():
 
     for a, b in zip(grads(False), grads(True), strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_pooled_text_path_ignores_padding_and_changes_the_output():
+    cfg = dataclasses.replace(dit_preset("tiny"), pooled_text=True)
+    model = trained_like(cfg)
+    x, sigma, ctx, mask = inputs(cfg, text_len=6)
+    mask[:, 4:] = False
+    padded = ctx.clone()
+    padded[:, 4:] = 100.0  # padding content must not leak through the pooled mean
+    torch.testing.assert_close(model(x, sigma, ctx, mask), model(x, sigma, padded, mask))
+    without = trained_like(dataclasses.replace(cfg, pooled_text=False))
+    without.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("pooled_proj")})
+    assert not torch.allclose(model(x, sigma, ctx, mask), without(x, sigma, ctx, mask))

@@ -279,3 +279,22 @@ def test_bad_input_gives_clear_error(vae, call, match):
 def test_integer_video_is_rejected(vae):
     with pytest.raises(SoraError, match="float tensor"):
         vae.encode(torch.zeros(1, 3, 5, 16, 16, dtype=torch.uint8))
+
+
+def test_patch_size_folds_pixels_and_keeps_shapes_and_causality():
+    from sora_nodes.models.vae import depth_to_space, space_to_depth
+
+    x = torch.randn(2, 3, 5, 8, 12)
+    assert space_to_depth(x, 2).shape == (2, 12, 5, 4, 6)
+    torch.testing.assert_close(depth_to_space(space_to_depth(x, 2), 2), x)
+    cfg = VAEConfig(latent_channels=4, base_channels=8, channel_mults=(1, 2), temporal_downsample=(True,), patch_size=2)
+    assert cfg.spatial_factor == 4
+    torch.manual_seed(0)
+    vae = VideoVAE(cfg).eval()
+    video = torch.rand(1, 3, 5, 16, 24) * 2 - 1
+    with torch.no_grad():
+        z = vae.encode(video)
+        assert z.shape == (1, 4, 3, 4, 6) and vae.decode(z).shape == video.shape
+        changed = video.clone()
+        changed[:, :, -1] = 0  # a change in the last frame must not reach earlier latents
+        torch.testing.assert_close(vae.encode(changed)[:, :, :2], z[:, :, :2])

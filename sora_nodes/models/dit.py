@@ -31,6 +31,9 @@ class DiTConfig:
     text_dim: int = 384  # all-MiniLM-L6-v2 token states
     rope_theta: float = 10000.0
     frequency_embedding_size: int = 256
+    # Add the masked mean of the text states to the timestep embedding (as SD3 adds pooled CLIP):
+    # a direct global path that lets a small model learn colour and motion from fewer steps.
+    pooled_text: bool = False
 
     def __post_init__(self):
         if self.hidden_size % self.num_heads:
@@ -53,7 +56,9 @@ class DiTConfig:
 
 DIT_PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(hidden_size=64, depth=2, num_heads=4),  # unit tests
-    "shapes": DiTConfig(latent_channels=16, hidden_size=256, depth=6, num_heads=4),  # the shipped default (CPU-trained)
+    "shapes": DiTConfig(
+        latent_channels=16, hidden_size=256, depth=6, num_heads=4, pooled_text=True
+    ),  # the shipped default (CPU-trained)
     "S": DiTConfig(hidden_size=384, depth=12, num_heads=6),
     "B": DiTConfig(hidden_size=768, depth=12, num_heads=12),
     "L": DiTConfig(hidden_size=1024, depth=24, num_heads=16),
@@ -179,6 +184,8 @@ class DiT(nn.Module):
         self.patch_embed = nn.Linear(config.in_channels * config.patch_volume, d)
         self.t_embedder = TimestepEmbedder(d, config.frequency_embedding_size)
         self.text_proj = nn.Sequential(nn.Linear(config.text_dim, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
+        if config.pooled_text:
+            self.pooled_proj = nn.Sequential(nn.Linear(config.text_dim, d), nn.SiLU(), nn.Linear(d, d))
         self.blocks = nn.ModuleList(DiTBlock(config) for _ in range(config.depth))
         self.final_layer = FinalLayer(config)
         self.initialize_weights()
@@ -258,6 +265,10 @@ class DiT(nn.Module):
         dtype = self.patch_embed.weight.dtype
         tokens = self.patch_embed(patchify(torch.cat([x, condition], dim=1).to(dtype), cfg.patch_size))  # [B, N, D]
         c = self.t_embedder(sigma)  # [B, D]
+        if cfg.pooled_text:
+            keep = context_mask.to(dtype)[..., None]  # [B, L, 1]
+            pooled = (context.to(dtype) * keep).sum(1) / keep.sum(1).clamp_min(1)  # [B, text_dim]
+            c = c + self.pooled_proj(pooled)
         ctx = self.text_proj(context.to(dtype))  # [B, L, D]
         rope = rope_frequencies(grid, cfg.head_dim, theta=cfg.rope_theta, device=x.device)
         for block in self.blocks:

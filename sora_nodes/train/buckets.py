@@ -21,7 +21,7 @@ class Bucket:
 
 
 def parse_buckets(text: str) -> dict[Bucket, float]:
-    """"64x64x17:4,112x64x17:2" -> {Bucket: weight}; a missing weight means 1."""
+    """ "64x64x17:4,112x64x17:2" -> {Bucket: weight}; a missing weight means 1."""
     out: dict[Bucket, float] = {}
     for item in filter(None, (s.strip() for s in text.split(","))):
         size, _, weight = item.partition(":")

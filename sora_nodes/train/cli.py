@@ -7,8 +7,8 @@ from ..models.config import preset
 from ..models.dit import DIT_PRESETS, dit_preset
 from ..models.vae import VAE_PRESETS
 from .buckets import DIT_BUCKETS, VAE_BUCKETS, parse_buckets
-from .sources import open_source
 from .dit_trainer import DiTTrainSettings, train_dit
+from .sources import open_source
 from .vae_trainer import VAETrainSettings, train_vae
 
 
@@ -22,35 +22,67 @@ def _device(name: str) -> str:
 
 def cmd_train_vae(args) -> int:
     source = open_source(args.data, parse_buckets(args.buckets))
-    settings = VAETrainSettings(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                                save_every=args.save_every, precision=args.precision)
-    train_vae(args.out, config=preset(VAE_PRESETS, args.preset, "VAE"), source=source, settings=settings,
-              device=_device(args.device), resume=args.resume)
+    settings = VAETrainSettings(
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        save_every=args.save_every,
+        precision=args.precision,
+    )
+    train_vae(
+        args.out,
+        config=preset(VAE_PRESETS, args.preset, "VAE"),
+        source=source,
+        settings=settings,
+        device=_device(args.device),
+        resume=args.resume,
+    )
     return 0
 
 
 def cmd_train_dit(args) -> int:
     source = open_source(args.data, parse_buckets(args.buckets))
-    settings = DiTTrainSettings(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                                save_every=args.save_every, precision=args.precision,
-                                dataset_size=args.dataset_size, cfg_dropout=args.cfg_dropout,
-                                condition_rate=args.condition_rate)
-    train_dit(args.out, config=dit_preset(args.preset), vae_path=args.vae, source=source, settings=settings,
-              device=_device(args.device), resume=args.resume)
+    settings = DiTTrainSettings(
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        save_every=args.save_every,
+        precision=args.precision,
+        dataset_size=args.dataset_size,
+        cfg_dropout=args.cfg_dropout,
+        condition_rate=args.condition_rate,
+    )
+    train_dit(
+        args.out,
+        config=dit_preset(args.preset),
+        vae_path=args.vae,
+        source=source,
+        settings=settings,
+        device=_device(args.device),
+        resume=args.resume,
+    )
     return 0
 
 
 def _common(p: argparse.ArgumentParser, *, steps: int, batch: int, lr: float, buckets: str) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder: state.pt, loss PNG and the result")
-    p.add_argument("--data", default="world", help="'world' (procedural shapes) or a folder of videos with .txt captions")
+    p.add_argument(
+        "--data", default="world", help="'world' (procedural shapes) or a folder of videos with .txt captions"
+    )
     p.add_argument("--buckets", default=buckets, help=f"WxHxFRAMES[:WEIGHT],... (default {buckets})")
     p.add_argument("--steps", type=int, default=steps)
     p.add_argument("--batch", type=int, default=batch)
     p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=200)
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                   help="auto: bf16 autocast on CUDA (and AMX CPUs), fp32 elsewhere")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="auto: bf16 autocast on CUDA (and AMX CPUs), fp32 elsewhere",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its state.pt")
 
@@ -66,9 +98,17 @@ def add_parser(sub) -> None:
     _common(dit, steps=4000, batch=32, lr=6e-4, buckets=DIT_BUCKETS)
     dit.add_argument("--vae", type=Path, required=True, help="vae.safetensors written by `sora train vae`")
     dit.add_argument("--preset", default="shapes", choices=sorted(DIT_PRESETS))
-    dit.add_argument("--dataset-size", type=int, default=DiTTrainSettings.dataset_size,
-                     help="clips encoded once and reused (world data)")
+    dit.add_argument(
+        "--dataset-size",
+        type=int,
+        default=DiTTrainSettings.dataset_size,
+        help="clips encoded once and reused (world data)",
+    )
     dit.add_argument("--cfg-dropout", type=float, default=DiTTrainSettings.cfg_dropout)
-    dit.add_argument("--condition-rate", type=float, default=DiTTrainSettings.condition_rate,
-                     help="share of clips trained with a random spacetime-condition mask")
+    dit.add_argument(
+        "--condition-rate",
+        type=float,
+        default=DiTTrainSettings.condition_rate,
+        help="share of clips trained with a random spacetime-condition mask",
+    )
     dit.set_defaults(func=cmd_train_dit)

@@ -61,8 +61,14 @@ def _vae_architecture():
     return ARCHITECTURES["vae"]
 
 
-def dit_batch(data: BucketLatents, vae: VideoVAE, empty: tuple[torch.Tensor, torch.Tensor], rng: random.Random,
-              generator: torch.Generator, settings: DiTTrainSettings):
+def dit_batch(
+    data: BucketLatents,
+    vae: VideoVAE,
+    empty: tuple[torch.Tensor, torch.Tensor],
+    rng: random.Random,
+    generator: torch.Generator,
+    settings: DiTTrainSettings,
+):
     """(x0 [B,C,T,H,W] normalised, context [B,L,D], context_mask [B,L]) drawn from the cache."""
     idx = torch.tensor(rng.sample(range(len(data.captions)), min(settings.batch, len(data.captions))))
     mean, std = data.mean[idx].float(), data.std[idx].float()
@@ -109,13 +115,21 @@ def train_dit(
     dit = DiT(config).to(device).train()
     ema = make_ema(dit, settings.ema_decay)
     optimizer = torch.optim.AdamW(dit.parameters(), lr=settings.lr, weight_decay=0.0, betas=(0.9, 0.99))
-    meta = {"kind": "dit", "config": config_to_json(config), "data": source.name, "vae": str(vae_path),
-            "text_encoder": text_encoder, **dataclasses.asdict(settings)}
+    meta = {
+        "kind": "dit",
+        "config": config_to_json(config),
+        "data": source.name,
+        "vae": str(vae_path),
+        "text_encoder": text_encoder,
+        **dataclasses.asdict(settings),
+    }
     step, losses = load_state(out_dir, model=dit, ema=ema, optimizer=optimizer, meta=meta) if resume else (0, [])
     amp = autocast_dtype_for_training(settings.precision, device)
     weights = {b: float(len(v.captions)) for b, v in cache.items()}
-    log(f"DiT {sum(p.numel() for p in dit.parameters()) / 1e6:.2f} M params, {sum(map(int, weights.values()))} "
-        f"cached clips, steps {step}->{settings.steps}, autocast {amp}, device {device}")
+    log(
+        f"DiT {sum(p.numel() for p in dit.parameters()) / 1e6:.2f} M params, {sum(map(int, weights.values()))} "
+        f"cached clips, steps {step}->{settings.steps}, autocast {amp}, device {device}"
+    )
     t0, t_step = time.perf_counter(), step
     while step < settings.steps:
         rng = random.Random(f"{settings.seed}:{step}")

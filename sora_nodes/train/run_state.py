@@ -43,7 +43,9 @@ def load_state(out_dir: Path, *, model, ema, optimizer, meta: dict) -> tuple[int
     changed = {k: (saved.get(k), v) for k, v in meta.items() if k in saved and saved.get(k) != v and k != "steps"}
     if changed:
         detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
-        raise SoraError(f"--resume: {path} was trained with other settings ({detail}); use the same settings or a new --out")
+        raise SoraError(
+            f"--resume: {path} was trained with other settings ({detail}); use the same settings or a new --out"
+        )
     model.load_state_dict(state["model"])
     ema.load_state_dict(state["ema"])
     optimizer.load_state_dict(state["optimizer"])
@@ -84,4 +86,3 @@ def autocast_dtype_for_training(precision: str, device: torch.device) -> torch.d
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     return torch.bfloat16 if "AMX" in torch.backends.cpu.get_cpu_capability() else None
-

@@ -31,7 +31,9 @@ class WorldSource:
         self.buckets, self.fps, self.seed_offset = dict(buckets), fps, seed_offset
 
     def clip(self, bucket: Bucket, seed: int) -> tuple[np.ndarray, str]:
-        c = make_clip(self.seed_offset + seed, width=bucket.width, height=bucket.height, frames=bucket.frames, fps=self.fps)
+        c = make_clip(
+            self.seed_offset + seed, width=bucket.width, height=bucket.height, frames=bucket.frames, fps=self.fps
+        )
         return c.frames, c.caption
 
     def sample(self, bucket: Bucket, batch: int, rng: random.Random) -> tuple[torch.Tensor, list[str]]:
@@ -52,8 +54,10 @@ class FolderSource:
         videos = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
         missing = [p.name for p in videos if not p.with_suffix(".txt").is_file()]
         if missing:
-            raise SoraError(f"{len(missing)} videos in {folder} have no caption file, e.g. {missing[0]!r}: "
-                            f"put the caption in {Path(missing[0]).with_suffix('.txt')}")
+            raise SoraError(
+                f"{len(missing)} videos in {folder} have no caption file, e.g. {missing[0]!r}: "
+                f"put the caption in {Path(missing[0]).with_suffix('.txt')}"
+            )
         self.items: dict[Bucket, list[tuple[np.ndarray, str]]] = {}
         for path in videos:
             frames, _ = read_video(path)  # float [T, H, W, 3] in [0, 1]
@@ -61,8 +65,12 @@ class FolderSource:
             bucket = nearest_bucket(buckets, w, h, t)
             if bucket is None:
                 continue
-            resized = np.stack([cv2.resize(f, (bucket.width, bucket.height), interpolation=cv2.INTER_AREA)
-                                for f in frames[: bucket.frames].numpy()])
+            resized = np.stack(
+                [
+                    cv2.resize(f, (bucket.width, bucket.height), interpolation=cv2.INTER_AREA)
+                    for f in frames[: bucket.frames].numpy()
+                ]
+            )
             self.items.setdefault(bucket, []).append((resized, path.with_suffix(".txt").read_text().strip()))
         if not self.items:
             shortest = min(b.frames for b in buckets)

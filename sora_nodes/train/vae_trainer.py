@@ -57,7 +57,9 @@ def lr_at(step: int, settings) -> float:
 
 
 @torch.no_grad()
-def measure_latent_stats(vae: VideoVAE, source, settings: VAETrainSettings, device) -> tuple[torch.Tensor, torch.Tensor]:
+def measure_latent_stats(
+    vae: VideoVAE, source, settings: VAETrainSettings, device
+) -> tuple[torch.Tensor, torch.Tensor]:
     rng = random.Random(f"{settings.seed}:stats")
     means = []
     for _ in range(0, settings.stats_clips, settings.batch):
@@ -85,12 +87,18 @@ def train_vae(
     vae = VideoVAE(config).to(device).train()
     ema = make_ema(vae, settings.ema_decay)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=settings.lr, weight_decay=0.0)
-    meta = {"kind": "vae", "config": config_to_json(config), "data": source.name,
-            **{k: v for k, v in dataclasses.asdict(settings).items()}}
-    step, losses = (load_state(out_dir, model=vae, ema=ema, optimizer=optimizer, meta=meta) if resume else (0, []))
+    meta = {
+        "kind": "vae",
+        "config": config_to_json(config),
+        "data": source.name,
+        **{k: v for k, v in dataclasses.asdict(settings).items()},
+    }
+    step, losses = load_state(out_dir, model=vae, ema=ema, optimizer=optimizer, meta=meta) if resume else (0, [])
     amp = autocast_dtype_for_training(settings.precision, device)
-    log(f"VAE {sum(p.numel() for p in vae.parameters()) / 1e6:.2f} M params, steps {step}->{settings.steps}, "
-        f"autocast {amp}, device {device}")
+    log(
+        f"VAE {sum(p.numel() for p in vae.parameters()) / 1e6:.2f} M params, steps {step}->{settings.steps}, "
+        f"autocast {amp}, device {device}"
+    )
     t0 = time.perf_counter()
     while step < settings.steps:
         rng = random.Random(f"{settings.seed}:{step}")  # per-step seeds: a resumed run continues identically
@@ -110,8 +118,10 @@ def train_vae(
         if step % 20 == 0 or step == settings.steps:
             rate = (time.perf_counter() - t0) / 20
             t0 = time.perf_counter()
-            log(f"vae step {step}/{settings.steps} loss {sum(losses[-20:]) / len(losses[-20:]):.4f} "
-                f"l1 {l1.item():.4f} {rate:.2f} s/step")
+            log(
+                f"vae step {step}/{settings.steps} loss {sum(losses[-20:]) / len(losses[-20:]):.4f} "
+                f"l1 {l1.item():.4f} {rate:.2f} s/step"
+            )
         if step % settings.save_every == 0 or step == settings.steps:
             save_state(out_dir, model=vae, ema=ema, optimizer=optimizer, step=step, losses=losses, meta=meta)
             save_loss_curve(losses, out_dir / "vae_loss.png", "VAE training loss (L1 + KL)")
