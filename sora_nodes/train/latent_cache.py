@@ -69,5 +69,6 @@ def load_cache(path: Path) -> dict[Bucket, BucketLatents]:
     out = {}
     for v in blob.values():
         v = dict(v)
-        out[Bucket(*v.pop("bucket"))] = BucketLatents(**v)
+        bucket = Bucket(*v.pop("bucket"))
+        out[bucket] = BucketLatents(**v)
     return out

@@ -1,0 +1,154 @@
+import random
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sora_nodes.bundle import load_sora_model
+from sora_nodes.checkpoint import read_metadata
+from sora_nodes.errors import SoraError
+from sora_nodes.models.dit import dit_preset
+from sora_nodes.models.vae import VAE_PRESETS
+from sora_nodes.pipeline import SamplingSettings, generate
+from sora_nodes.train.buckets import Bucket, nearest_bucket, parse_buckets
+from sora_nodes.train.condition_masks import CONDITION_KINDS, condition_mask, random_condition_masks
+from sora_nodes.train.dit_trainer import DiTTrainSettings, train_dit
+from sora_nodes.train.sources import FolderSource, WorldSource
+from sora_nodes.train.vae_trainer import VAETrainSettings, train_vae
+from sora_nodes.video_io import write_video
+
+BUCKETS = parse_buckets("32x32x5:2,48x32x5:1")
+SORA = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "sora"
+
+
+def test_buckets_parse_and_pick_the_nearest_aspect_without_cropping():
+    b = parse_buckets("64x64x17:4, 112x64x17:2,64x112x17")
+    assert b == {Bucket(64, 64, 17): 4.0, Bucket(112, 64, 17): 2.0, Bucket(64, 112, 17): 1.0}
+    assert nearest_bucket(b, 1920, 1080, 100) == Bucket(112, 64, 17)
+    assert nearest_bucket(b, 720, 1280, 40) == Bucket(64, 112, 17)
+    assert nearest_bucket(b, 500, 500, 10) is None  # too short for every bucket
+    with pytest.raises(SoraError, match="WIDTHxHEIGHTxFRAMES"):
+        parse_buckets("64x64")
+
+
+def test_world_source_batches_one_native_size_in_model_range():
+    video, captions = WorldSource(BUCKETS).sample(Bucket(48, 32, 5), 3, random.Random(0))
+    assert video.shape == (3, 3, 5, 32, 48) and len(captions) == 3
+    assert video.min() >= -1 and video.max() <= 1 and video.std() > 0.1
+
+
+@pytest.mark.parametrize("kind", CONDITION_KINDS)
+def test_every_condition_kind_leaves_something_to_generate(kind):
+    for seed in range(20):
+        m = condition_mask(kind, 5, 4, 4, random.Random(seed))
+        assert m.shape == (1, 5, 4, 4) and not m.all()
+        known = m[0].amax(dim=(1, 2))  # per latent frame
+        if kind == "none":
+            assert not m.any()
+        elif kind == "first_frame":
+            assert known.tolist() == [1, 0, 0, 0, 0]
+        elif kind == "last_frame":
+            assert known.tolist() == [0, 0, 0, 0, 1]
+        elif kind == "prefix":
+            assert known[0] == 1 and known[-1] == 0
+        elif kind == "suffix":
+            assert known[0] == 0 and known[-1] == 1
+        elif kind == "both_ends":
+            assert known[0] == 1 and known[-1] == 1 and not known.all()
+        else:  # a box: some frames are partly known
+            assert m.any()
+
+
+def test_condition_rate_controls_how_often_a_mask_is_used():
+    _, kinds = random_condition_masks(400, 5, 4, 4, random.Random(0), rate=0.3)
+    share = sum(k != "none" for k in kinds) / 400
+    assert 0.2 < share < 0.4 and set(kinds) == set(CONDITION_KINDS)
+
+
+@pytest.fixture(scope="module")
+def trained_vae(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vae")
+    settings = VAETrainSettings(steps=3, batch=2, save_every=2, stats_clips=4, warmup=1)
+    path = train_vae(out, config=VAE_PRESETS["tiny"], source=WorldSource(BUCKETS), settings=settings, log=print)
+    return out, path, settings
+
+
+def test_vae_training_writes_a_loadable_vae_with_latent_stats_and_a_loss_curve(trained_vae):
+    out, path, _ = trained_vae
+    assert path.name == "vae.safetensors" and (out / "vae_loss.png").stat().st_size > 5000
+    assert (out / "vae_loss.png").read_bytes()[:4] == b"\x89PNG"
+    from sora_nodes.train.dit_trainer import load_frozen_vae
+
+    vae = load_frozen_vae(path, "cpu")
+    assert not torch.equal(vae.latent_std, torch.ones_like(vae.latent_std))  # measured, not the identity
+    assert '"steps_done": 3' in read_metadata(path)["training"]
+
+
+def test_vae_resume_continues_and_refuses_changed_settings(trained_vae, capsys):
+    out, _, settings = trained_vae
+    import dataclasses
+
+    more = dataclasses.replace(settings, steps=4)
+    train_vae(out, config=VAE_PRESETS["tiny"], source=WorldSource(BUCKETS), settings=more, resume=True, log=print)
+    assert "steps 3->4" in capsys.readouterr().out
+    state = torch.load(out / "state.pt", weights_only=True)
+    assert state["step"] == 4 and len(state["losses"]) == 4
+    with pytest.raises(SoraError, match="other settings.*lr"):
+        train_vae(
+            out,
+            config=VAE_PRESETS["tiny"],
+            source=WorldSource(BUCKETS),
+            settings=dataclasses.replace(more, lr=0.5),
+            resume=True,
+        )
+    with pytest.raises(SoraError, match="no state.pt"):
+        train_vae(out / "nothing", config=VAE_PRESETS["tiny"], source=WorldSource(BUCKETS), settings=more, resume=True)
+
+
+def test_dit_training_writes_a_complete_model_that_renders_and_resumes(trained_vae, tmp_path, capsys):
+    _, vae_path, _ = trained_vae
+    settings = DiTTrainSettings(steps=2, batch=3, dataset_size=6, save_every=2, warmup=1, condition_rate=0.5)
+    kw = dict(config=dit_preset("tiny"), vae_path=vae_path, source=WorldSource(BUCKETS), log=print)
+    path = train_dit(tmp_path, settings=settings, **kw)
+    model = load_sora_model(path)
+    assert model.dit.config.latent_channels == model.vae.config.latent_channels == 4
+    video = generate(
+        model, "a red circle moving left", width=32, height=32, frames=5, settings=SamplingSettings(steps=2, seed=0)
+    )
+    assert video.shape[0] == 5 and torch.isfinite(video).all()
+    assert (tmp_path / "dit_loss.png").is_file() and (tmp_path / "latents.pt").is_file()
+    train_dit(tmp_path, settings=DiTTrainSettings(**{**vars(settings), "steps": 3}), resume=True, **kw)
+    assert "steps 2->3" in capsys.readouterr().out
+    assert '"steps_done": 3' in read_metadata(path)["training"]
+
+
+def test_folder_source_buckets_videos_by_aspect_and_needs_captions(tmp_path):
+    rng = np.random.default_rng(0)
+    write_video(tmp_path / "wide.mp4", rng.random((7, 64, 96, 3), dtype=np.float32), fps=8)
+    (tmp_path / "wide.txt").write_text("a wide clip")
+    write_video(tmp_path / "square.mp4", rng.random((6, 40, 40, 3), dtype=np.float32), fps=8)
+    (tmp_path / "square.txt").write_text("a square clip\n")
+    source = FolderSource(tmp_path, BUCKETS)
+    assert set(source.buckets) == {Bucket(48, 32, 5), Bucket(32, 32, 5)}
+    video, captions = source.sample(Bucket(32, 32, 5), 2, random.Random(0))
+    assert video.shape == (2, 3, 5, 32, 32) and captions == ["a square clip"] * 2
+    write_video(tmp_path / "orphan.mp4", rng.random((6, 40, 40, 3), dtype=np.float32), fps=8)
+    with pytest.raises(SoraError, match="no caption file.*orphan"):
+        FolderSource(tmp_path, BUCKETS)
+    with pytest.raises(SoraError, match="does not exist"):
+        FolderSource(tmp_path / "missing", BUCKETS)
+
+
+def test_cli_rejects_bad_training_arguments_in_one_line(tmp_path):
+    r = subprocess.run(
+        [str(SORA), "train", "vae", "--out", str(tmp_path), "--buckets", "64x64"], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "WIDTHxHEIGHTxFRAMES" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run(
+        [str(SORA), "train", "dit", "--out", str(tmp_path), "--vae", str(tmp_path / "no.safetensors")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "no.safetensors" in r.stderr and "Traceback" not in r.stderr
