@@ -60,6 +60,7 @@ def cmd_render(args) -> int:
     from .bundle import default_model_path, load_sora_model
     from .models.text import load_text_encoder
     from .pipeline import SamplingSettings, check_request, generate
+    from .recaption import recaption
     from .video_io import write_video
 
     if not args.prompt.strip():
@@ -80,11 +81,22 @@ def cmd_render(args) -> int:
     # fail on a bad size before loading the text encoder
     check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
     text_encoder = load_text_encoder(model.text_encoder, device=device)
+    caption = recaption(
+        args.prompt,
+        seed=args.seed,
+        width=width,
+        height=height,
+        frames=args.frames,
+        fps=args.fps,
+        enabled=not args.no_recaption,
+    )
+    if not args.quiet and caption.text != args.prompt:
+        print(f"recaptioned: {caption.text}")
     start = time.perf_counter()
     with logging_redirect_tqdm(), tqdm(total=settings.steps, desc="sampling", unit="step", disable=args.quiet) as bar:
         frames = generate(
             model,
-            args.prompt,
+            caption.text,
             negative_prompt=args.negative,
             width=width,
             height=height,
@@ -165,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=int, default=0)
     render.add_argument("--sampler", choices=SAMPLER_CHOICES, default="euler")
     render.add_argument("--negative", default="", help="negative prompt")
+    render.add_argument(
+        "--no-recaption", action="store_true", help="condition on the prompt as written, not the detailed caption"
+    )
     render.add_argument("--model", type=Path, default=None, help="checkpoint .safetensors (default: models/sora/)")
     render.add_argument("--attention", choices=ATTENTION_CHOICES, default="auto")
     render.add_argument(

@@ -23,6 +23,7 @@ def _device(name: str) -> str:
 def cmd_train_vae(args) -> int:
     source = open_source(args.data, parse_buckets(args.buckets))
     settings = VAETrainSettings(
+        crop=args.crop or None,
         steps=args.steps,
         batch=args.batch,
         lr=args.lr,
@@ -93,6 +94,7 @@ def add_parser(sub) -> None:
     vae = kinds.add_parser("vae", help="train the video VAE")
     _common(vae, steps=2000, batch=8, lr=1e-3, buckets=VAE_BUCKETS)
     vae.add_argument("--preset", default="shapes", choices=sorted(VAE_PRESETS))
+    vae.add_argument("--crop", type=int, default=VAETrainSettings.crop, help="random square crops (0: whole frames)")
     vae.set_defaults(func=cmd_train_vae)
     dit = kinds.add_parser("dit", help="train the DiT on latents of a trained VAE")
     _common(dit, steps=4000, batch=32, lr=6e-4, buckets=DIT_BUCKETS)

@@ -25,13 +25,14 @@ class VAETrainSettings:
     batch: int = 8
     lr: float = 1e-3
     warmup: int = 100
-    kl_weight: float = 1e-3
+    kl_weight: float = 1e-5  # on means over elements; ~40 pixels per latent value, so ~2.5e-7 per summed element
     ema_decay: float = 0.995
     clip_grad: float = 1.0
     seed: int = 0
     save_every: int = 200
     precision: str = "auto"
     stats_clips: int = 64  # clips encoded to measure the per-channel latent mean and std
+    crop: int | None = 32  # train on random crops of this many pixels: the VAE is convolutional, and 4x cheaper
 
 
 def vae_loss(vae: VideoVAE, video: torch.Tensor, generator: torch.Generator, kl_weight: float):
@@ -42,6 +43,15 @@ def vae_loss(vae: VideoVAE, video: torch.Tensor, generator: torch.Generator, kl_
     l1 = (recon.float() - video).abs().mean()
     kl = 0.5 * (mean.float().square() + logvar.float().exp() - 1 - logvar.float()).mean()
     return l1 + kl_weight * kl, l1
+
+
+def random_crop(video: torch.Tensor, size: int | None, rng: random.Random) -> torch.Tensor:
+    """[B, 3, T, H, W] -> [B, 3, T, size, size] at one random offset (the whole frame if smaller)."""
+    if size is None:
+        return video
+    h, w = video.shape[-2:]
+    y, x = rng.randint(0, max(0, h - size)), rng.randint(0, max(0, w - size))
+    return video[..., y : y + size, x : x + size]
 
 
 def pick_bucket(buckets: dict[Bucket, float], rng: random.Random) -> Bucket:
@@ -104,6 +114,7 @@ def train_vae(
         rng = random.Random(f"{settings.seed}:{step}")  # per-step seeds: a resumed run continues identically
         generator = torch.Generator().manual_seed(rng.randrange(2**63))
         video, _ = source.sample(pick_bucket(source.buckets, rng), settings.batch, rng)
+        video = random_crop(video, settings.crop, rng)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, settings)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Train the shipped default model from scratch: the VAE, then the DiT on its latents, both on the
+# procedural shapes world. Each stage resumes from its state.pt when re-run, so the job can be
+# stopped and continued (also across machines: copy the run folder). Set DEVICE=cuda on a GPU.
+#   bash scripts/train_default.sh            # -> runs/default/dit/sora.safetensors
+#   cp runs/default/dit/sora.safetensors models/sora/sora-default.safetensors
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=${RUN:-runs/default}
+DEVICE=${DEVICE:-auto}
+VAE_STEPS=${VAE_STEPS:-2000}
+DIT_STEPS=${DIT_STEPS:-4000}
+resume() { [ -f "$1/state.pt" ] && echo --resume || true; }
+
+.venv/bin/sora train vae --out "$RUN/vae" --steps "$VAE_STEPS" --batch 16 --crop 32 --device "$DEVICE" \
+    $(resume "$RUN/vae")
+.venv/bin/sora train dit --out "$RUN/dit" --vae "$RUN/vae/vae.safetensors" --steps "$DIT_STEPS" --batch 32 \
+    --dataset-size 8000 --device "$DEVICE" $(resume "$RUN/dit")
