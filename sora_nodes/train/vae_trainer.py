@@ -25,7 +25,7 @@ class VAETrainSettings:
     batch: int = 8
     lr: float = 1e-3
     warmup: int = 100
-    kl_weight: float = 1e-5  # on means over elements; ~40 pixels per latent value, so ~2.5e-7 per summed element
+    kl_weight: float = 1e-5  # both terms are means, and one latent value stands for ~41 pixel values
     ema_decay: float = 0.995
     clip_grad: float = 1.0
     seed: int = 0
