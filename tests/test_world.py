@@ -121,7 +121,9 @@ def test_held_out_triples_are_never_drawn_at_random_but_are_honoured_on_request(
         for o in make_clip(seed, width=32, height=32, frames=2).scene.objects:
             assert (o.color, o.shape, o.motion) not in HELD_OUT
     color, shape, motion = sorted(HELD_OUT)[0]
-    scene = realize(one(color, shape, motion), random.Random(0), width=64, height=64, frames=17, fps=8, exclude=HELD_OUT)
+    scene = realize(
+        one(color, shape, motion), random.Random(0), width=64, height=64, frames=17, fps=8, exclude=HELD_OUT
+    )
     assert (scene.objects[0].color, scene.objects[0].shape, scene.objects[0].motion) == (color, shape, motion)
 
 
@@ -145,7 +147,13 @@ def test_bad_specs_say_what_is_wrong():
     with pytest.raises(SoraError, match="1-3 objects"):
         SceneSpec(objects=(ObjectSpec(),) * 4)
     with pytest.raises(SoraError, match="share the colour"):
-        realize(SceneSpec(objects=(ObjectSpec(color="red"), ObjectSpec(color="red"))), random.Random(0),
-                width=64, height=64, frames=9, fps=8)
+        realize(
+            SceneSpec(objects=(ObjectSpec(color="red"), ObjectSpec(color="red"))),
+            random.Random(0),
+            width=64,
+            height=64,
+            frames=9,
+            fps=8,
+        )
     with pytest.raises(SoraError, match="width, height >= 16"):
         make_clip(0, width=8)
