@@ -214,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .recaption.cli import add_parser as add_recaption_parser
 
     add_recaption_parser(sub)
+    from .evaluate.cli import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 

@@ -1,0 +1,194 @@
+"""evaluate(): render every prompt from one source, score it, and sum the scores up.
+
+Sources:
+  model      the default checkpoint (or `model_path`), fed the recaptioned prompt: what users get
+  world      the world's own rendering of the recaptioned scene: the ceiling the evaluator can reach
+  untrained  a freshly initialised model with the checkpoint's architecture (seed 0): the floor
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SoraError
+from .analyze import analyse_clip
+from .prompts import EvalPrompt
+from .score import ClipScore, score_clip
+
+SOURCES = ("model", "world", "untrained")
+ATTRIBUTES = ("color", "shape", "motion")
+QUALITY_BAR = {"color": 0.9, "shape": 0.8, "motion": 0.8, "occlusion_persistence": 0.7}
+
+
+def untrained_like(path: str | Path, *, seed: int = 0, device="cpu"):
+    """A random-init model with the architecture stored in checkpoint `path` (weights are never read)."""
+    from ..bundle import DEFAULT_TEXT_ENCODER, new_sora_model
+    from ..checkpoint import read_metadata
+    from ..models.config import config_from_json
+    from ..models.dit import DiTConfig
+    from ..models.vae import VAEConfig
+
+    path = Path(path)
+    if not path.exists():
+        raise SoraError(
+            f"--source untrained copies the architecture of the checkpoint {path}, which does not exist; "
+            "pass --model PATH to any sora-nodes checkpoint"
+        )
+    meta = read_metadata(path)
+    dit, vae = config_from_json(DiTConfig, meta["dit.config"]), config_from_json(VAEConfig, meta["vae.config"])
+    model = new_sora_model(dit, vae, text_encoder=meta.get("text_encoder", DEFAULT_TEXT_ENCODER), seed=seed)
+    model.dit.to(device)
+    model.vae.to(device)
+    return model
+
+
+def _renderer(source: str, *, model_path, width, height, frames, steps, cfg, sampler, device) -> Callable:
+    """(recaption, seed) -> frames [T, H, W, 3] for the source."""
+    if source == "world":
+        from ..world import render_scene
+
+        return lambda rc, seed: render_scene(rc.scene)
+    from ..bundle import default_model_path, load_sora_model
+    from ..models.text import load_text_encoder
+    from ..pipeline import SamplingSettings, check_request, generate
+
+    path = Path(model_path) if model_path is not None else default_model_path()
+    model = load_sora_model(path, device=device) if source == "model" else untrained_like(path, device=device)
+    check_request(model, width=width, height=height, frames=frames)  # a bad size fails before any rendering
+    text_encoder = load_text_encoder(model.text_encoder, device=model.device)
+
+    def render(rc, seed):
+        settings = SamplingSettings(steps=steps, cfg=cfg, sampler=sampler, seed=seed)
+        video = generate(
+            model, rc.text, width=width, height=height, frames=frames, settings=settings, text_encoder=text_encoder
+        )
+        return video.numpy()
+
+    return render
+
+
+def _rate(values: list[bool | None]) -> float | None:
+    scored = [v for v in values if v is not None]
+    return sum(scored) / len(scored) if scored else None
+
+
+def summarize(rows: list[dict], scores: list[ClipScore]) -> dict:
+    """Per-attribute accuracy, occlusion persistence, count accuracy, flicker, and a per-motion breakdown."""
+    accuracy = {a: _rate([getattr(s, a) for s in scores]) for a in ATTRIBUTES}
+    accuracy["count"] = _rate([s.count for s in scores])
+    by_motion: dict[str, dict] = {}
+    for row, s in zip(rows, scores, strict=True):
+        want = row["expect"].get("motion")
+        if want is None:
+            continue
+        entry = by_motion.setdefault(want, {"n": 0, "correct": 0, "detected": Counter()})
+        entry["n"] += 1
+        entry["correct"] += bool(s.motion)
+        entry["detected"][str(s.detected["motion"])] += 1
+    breakdown = {
+        m: {"n": e["n"], "accuracy": e["correct"] / e["n"], "detected": dict(e["detected"].most_common())}
+        for m, e in sorted(by_motion.items())
+    }
+    occlusion = _rate([s.occlusion for s in scores])
+    figures = {**accuracy, "occlusion_persistence": occlusion}
+    return {
+        "accuracy": accuracy,
+        "occlusion_persistence": occlusion,
+        "n_occlusion": sum(s.occlusion is not None for s in scores),
+        "flicker": float(np.mean([s.flicker for s in scores])) if scores else None,
+        "color_jitter": float(np.mean([s.color_jitter for s in scores])) if scores else None,
+        "motion_breakdown": breakdown,
+        "quality_bar": {
+            k: {"required": bar, "measured": figures[k], "pass": None if figures[k] is None else figures[k] >= bar}
+            for k, bar in QUALITY_BAR.items()
+        },
+    }
+
+
+def evaluate(
+    prompts: list[EvalPrompt],
+    source: str = "model",
+    *,
+    seeds: int = 1,
+    width: int = 64,
+    height: int = 64,
+    frames: int = 17,
+    fps: float = 8.0,
+    model_path: str | Path | None = None,
+    steps: int = 20,
+    cfg: float = 5.0,
+    sampler: str = "euler",
+    device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Render each prompt with seeds 0..seeds-1 from `source` and score it; returns the JSON-ready report."""
+    from ..recaption import recaption
+
+    if source not in SOURCES:
+        raise SoraError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
+    if seeds < 1:
+        raise SoraError(f"seeds must be at least 1, got {seeds}")
+    if not prompts:
+        raise SoraError("no prompts to evaluate")
+    start = time.perf_counter()
+    render = _renderer(
+        source,
+        model_path=model_path,
+        width=width,
+        height=height,
+        frames=frames,
+        steps=steps,
+        cfg=cfg,
+        sampler=sampler,
+        device=device,
+    )
+    rows, scores = [], []
+    total = len(prompts) * seeds
+    for i, p in enumerate(prompts):
+        for seed in range(seeds):
+            rc = recaption(p.prompt, seed=seed, width=width, height=height, frames=frames, fps=fps)
+            if source == "world" and rc.scene is None:
+                raise SoraError(
+                    f"prompt {i + 1} ({p.prompt!r}) is outside the shapes world, so the world cannot render it; "
+                    "name a shape (circle, square, triangle) or an object's colour and motion"
+                )
+            s = score_clip(analyse_clip(render(rc, seed)), p.expect)
+            scores.append(s)
+            rows.append(
+                {
+                    "prompt": p.prompt,
+                    "seed": seed,
+                    "caption": rc.text,
+                    "expect": p.expect.as_dict(),
+                    "detected": s.detected,
+                    "scores": {k: v for k, v in asdict(s).items() if k in (*ATTRIBUTES, "count", "occlusion")},
+                    "flicker": s.flicker,
+                    "color_jitter": s.color_jitter,
+                }
+            )
+            if progress is not None:
+                progress(len(scores), total)
+    settings = {"seeds": seeds, "width": width, "height": height, "frames": frames, "fps": fps}
+    if source != "world":
+        settings |= {"steps": steps, "cfg": cfg, "sampler": sampler}
+    model = None
+    if source != "world":
+        from ..bundle import default_model_path
+
+        model = str(model_path if model_path is not None else default_model_path())
+    return {
+        "source": source,
+        "model": model,
+        "n_prompts": len(prompts),
+        "n_clips": len(scores),
+        "settings": settings,
+        **summarize(rows, scores),
+        "seconds": round(time.perf_counter() - start, 2),
+        "rows": rows,
+    }
