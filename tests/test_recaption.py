@@ -251,3 +251,21 @@ def test_cli_json(capsys):
 def test_cli_empty_prompt_is_a_one_line_error(capsys):
     assert main(["recaption", " "]) == 2
     assert "empty prompt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "prompt,color,shape",
+    [
+        ("a jet black ball rolling left", "black", "circle"),
+        ("a cherry red crate going up", "red", "square"),
+        ("a lime green dot falling", "green", "circle"),
+    ],
+)
+def test_two_word_colours_name_one_object(prompt, color, shape):
+    spec = parse_prompt(prompt)
+    assert len(spec.objects) == 1 and (spec.objects[0].color, spec.objects[0].shape) == (color, shape)
+
+
+def test_a_filled_colour_never_collides_with_one_asked_for_later():
+    r = recaption("a cherry red crate ascending disappears behind a large white ball")
+    assert [(o.color, o.shape) for o in r.scene.objects] == [("red", "square"), ("white", "circle")]

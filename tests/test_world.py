@@ -157,3 +157,10 @@ def test_bad_specs_say_what_is_wrong():
         )
     with pytest.raises(SoraError, match="width, height >= 16"):
         make_clip(0, width=8)
+
+
+def test_a_random_colour_never_takes_one_a_later_object_asks_for():
+    for seed in range(40):
+        spec = SceneSpec(objects=(ObjectSpec(shape="square"), ObjectSpec(color="white"), ObjectSpec(color="red")))
+        scene = realize(spec, random.Random(seed), width=64, height=64, frames=9, fps=8)
+        assert [o.color for o in scene.objects][1:] == ["white", "red"]

@@ -233,7 +233,7 @@ def _objects(tags: list[Tag]) -> tuple[list[_Mention], tuple[int, int | None] | 
         if k == "color" and v[0] is not None:
             if previous == "shape" and pending.blank() and mentions[-1].shape is None and mentions[-1].color is None:
                 mentions[-1].color = v[0]  # "something blue"
-            else:
+            elif previous != "color":  # "cherry red", "jet black": adjacent colour words name one colour
                 if pending.color is not None:
                     close()
                 pending.color = v[0]

@@ -180,7 +180,8 @@ def realize(
     used: set[str] = set()
     for i, o in enumerate(specs):
         motions = MOTIONS if i != occluder else ("static",)
-        f = _fill_object(o, rng, used, exclude, motions)
+        asked_later = {later.color for later in specs[i + 1 :] if later.color}  # random colours must not take these
+        f = _fill_object(o, rng, used | asked_later if o.color is None else used, exclude, motions)
         if f.color in used:
             raise SoraError(f"two objects share the colour {f.color!r}; give each object its own colour")
         used.add(f.color)
