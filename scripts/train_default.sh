@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/default}
 DEVICE=${DEVICE:-auto}
 VAE_STEPS=${VAE_STEPS:-2000}
-DIT_STEPS=${DIT_STEPS:-4000}
+DIT_STEPS=${DIT_STEPS:-2400}
 resume() { [ -f "$1/state.pt" ] && echo --resume || true; }
 
 .venv/bin/sora train vae --out "$RUN/vae" --steps "$VAE_STEPS" --batch 16 --crop 32 --device "$DEVICE" \

@@ -37,7 +37,7 @@ class DiTTrainSettings:
     ema_decay: float = 0.998
     clip_grad: float = 1.0
     cfg_dropout: float = 0.1  # captions replaced by the empty prompt, which guidance uses as "unconditional"
-    condition_rate: float = 0.3  # clips trained with a task mask (first frame, prefix, box, ...)
+    condition_rate: float = 0.25  # clips trained with a task mask (first frame, prefix, box, ...)
     dataset_size: int = 8000  # clips encoded once, spread over the buckets by weight
     seed: int = 0
     save_every: int = 200
