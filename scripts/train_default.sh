@@ -9,10 +9,15 @@ cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/default}
 DEVICE=${DEVICE:-auto}
 VAE_STEPS=${VAE_STEPS:-2000}
+VAE_LONG_STEPS=${VAE_LONG_STEPS:-600}
 DIT_STEPS=${DIT_STEPS:-2400}
 resume() { [ -f "$1/state.pt" ] && echo --resume || true; }
 
+# VAE: 9-frame crops first (cheap), then 17- and 33-frame crops so the causal decoder stays
+# sharp to the end of the clips the DiT trains on (a VAE trained on 9 frames drifts after ~9).
 .venv/bin/sora train vae --out "$RUN/vae" --steps "$VAE_STEPS" --batch 16 --crop 32 --device "$DEVICE" \
     $(resume "$RUN/vae")
+.venv/bin/sora train vae --out "$RUN/vae" --steps $((VAE_STEPS + VAE_LONG_STEPS)) --batch 16 --crop 32 \
+    --buckets 64x64x17:2,112x64x17:1,64x112x17:1,64x64x33:1 --device "$DEVICE" --resume
 .venv/bin/sora train dit --out "$RUN/dit" --vae "$RUN/vae/vae.safetensors" --steps "$DIT_STEPS" --batch 32 \
     --dataset-size 8000 --device "$DEVICE" $(resume "$RUN/dit")
