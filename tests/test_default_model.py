@@ -25,6 +25,7 @@ def test_the_checkpoint_is_shipped_within_40_mb_and_says_how_it_was_trained():
     meta = read_metadata(path)
     training = json.loads(meta["training"])
     assert training["data"] == "world" and training["steps_done"] >= 1000
+    assert training["vae_training"]["kind"] == "vae" and training["vae_training"]["steps_done"] >= 1000
     assert meta["text_encoder"] == "all-MiniLM-L6-v2"
     assert json.loads(meta["vae.config"])["latent_channels"] == json.loads(meta["dit.config"])["latent_channels"]
 

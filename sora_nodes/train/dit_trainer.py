@@ -3,6 +3,7 @@ guidance dropout, random spacetime-condition masks, EMA, gradient clipping, auto
 
 import copy
 import dataclasses
+import json
 import random
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..bundle import SoraModel, save_sora_model
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint, read_metadata
 from ..diffusion.conditioning import SpacetimeCondition
 from ..diffusion.flow import add_noise, flow_matching_loss, resolution_shift, sample_sigmas_logit_normal
 from ..models.config import config_to_json
@@ -120,6 +121,7 @@ def train_dit(
         "config": config_to_json(config),
         "data": source.name,
         "vae": str(vae_path),
+        "vae_training": json.loads(read_metadata(vae_path).get("training", "{}")),
         "text_encoder": text_encoder,
         **dataclasses.asdict(settings),
     }
