@@ -11,6 +11,7 @@ DEVICE=${DEVICE:-auto}
 VAE_STEPS=${VAE_STEPS:-2000}
 VAE_LONG_STEPS=${VAE_LONG_STEPS:-600}
 DIT_STEPS=${DIT_STEPS:-2400}
+DIT_STOP=${DIT_STOP:-1900}  # the shipped checkpoint: step 1900 of the 2400-step schedule (the session ran out)
 resume() { [ -f "$1/state.pt" ] && echo --resume || true; }
 
 # VAE: 9-frame crops first (cheap), then 17- and 33-frame crops so the causal decoder stays
@@ -20,4 +21,4 @@ resume() { [ -f "$1/state.pt" ] && echo --resume || true; }
 .venv/bin/sora train vae --out "$RUN/vae" --steps $((VAE_STEPS + VAE_LONG_STEPS)) --batch 16 --crop 32 \
     --buckets 64x64x17:2,112x64x17:1,64x112x17:1,64x64x33:1 --device "$DEVICE" --resume
 .venv/bin/sora train dit --out "$RUN/dit" --vae "$RUN/vae/vae.safetensors" --steps "$DIT_STEPS" --batch 32 \
-    --dataset-size 8000 --device "$DEVICE" $(resume "$RUN/dit")
+    --stop-after "$DIT_STOP" --dataset-size 8000 --device "$DEVICE" $(resume "$RUN/dit")

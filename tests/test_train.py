@@ -109,7 +109,9 @@ def test_vae_resume_continues_and_refuses_changed_settings(trained_vae, capsys):
 
 def test_dit_training_writes_a_complete_model_that_renders_and_resumes(trained_vae, tmp_path, capsys):
     _, vae_path, _ = trained_vae
-    settings = DiTTrainSettings(steps=2, batch=3, dataset_size=6, save_every=2, warmup=1, condition_rate=0.5)
+    settings = DiTTrainSettings(
+        steps=3, stop_after=2, batch=3, dataset_size=6, save_every=2, warmup=1, condition_rate=0.5
+    )
     kw = dict(config=dit_preset("tiny"), vae_path=vae_path, source=WorldSource(BUCKETS), log=print)
     path = train_dit(tmp_path, settings=settings, **kw)
     model = load_sora_model(path)
@@ -119,7 +121,8 @@ def test_dit_training_writes_a_complete_model_that_renders_and_resumes(trained_v
     )
     assert video.shape[0] == 5 and torch.isfinite(video).all()
     assert (tmp_path / "dit_loss.png").is_file() and (tmp_path / "latents.pt").is_file()
-    train_dit(tmp_path, settings=DiTTrainSettings(**{**vars(settings), "steps": 3}), resume=True, **kw)
+    assert '"steps_done": 2' in read_metadata(path)["training"]
+    train_dit(tmp_path, settings=DiTTrainSettings(**{**vars(settings), "stop_after": None}), resume=True, **kw)
     assert "steps 2->3" in capsys.readouterr().out
     assert '"steps_done": 3' in read_metadata(path)["training"]
 

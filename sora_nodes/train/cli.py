@@ -54,6 +54,7 @@ def cmd_train_dit(args) -> int:
         dataset_size=args.dataset_size,
         cfg_dropout=args.cfg_dropout,
         condition_rate=args.condition_rate,
+        stop_after=args.stop_after,
     )
     train_dit(
         args.out,
@@ -112,5 +113,8 @@ def add_parser(sub) -> None:
         type=float,
         default=DiTTrainSettings.condition_rate,
         help="share of clips trained with a random spacetime-condition mask",
+    )
+    dit.add_argument(
+        "--stop-after", type=int, default=None, help="end at this step, keeping the learning-rate schedule of --steps"
     )
     dit.set_defaults(func=cmd_train_dit)

@@ -43,6 +43,7 @@ class DiTTrainSettings:
     seed: int = 0
     save_every: int = 200
     precision: str = "auto"
+    stop_after: int | None = None  # end the run at this step without changing the lr schedule of `steps`
 
 
 def bucket_counts(buckets: dict[Bucket, float], total: int) -> dict[Bucket, int]:
@@ -133,7 +134,8 @@ def train_dit(
         f"cached clips, steps {step}->{settings.steps}, autocast {amp}, device {device}"
     )
     t0, t_step = time.perf_counter(), step
-    while step < settings.steps:
+    last = min(settings.steps, settings.stop_after or settings.steps)
+    while step < last:
         rng = random.Random(f"{settings.seed}:{step}")
         generator = torch.Generator().manual_seed(rng.randrange(2**63))
         bucket = pick_bucket(weights, rng)
@@ -159,11 +161,11 @@ def train_dit(
         ema.update_parameters(dit)
         losses.append(loss.item())
         step += 1
-        if step % 20 == 0 or step == settings.steps:
+        if step % 20 == 0 or step == last:
             rate = (time.perf_counter() - t0) / (step - t_step)
             t0, t_step = time.perf_counter(), step
             log(f"dit step {step}/{settings.steps} loss {sum(losses[-20:]) / len(losses[-20:]):.4f} {rate:.2f} s/step")
-        if step % settings.save_every == 0 or step == settings.steps:
+        if step % settings.save_every == 0 or step == last:
             save_state(out_dir, model=dit, ema=ema, optimizer=optimizer, step=step, losses=losses, meta=meta)
             save_loss_curve(losses, out_dir / "dit_loss.png", "DiT training loss (rectified flow)")
             export_model(out_dir / MODEL_FILE, ema.module, vae, text_encoder, meta | {"steps_done": step})

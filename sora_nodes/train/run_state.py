@@ -40,7 +40,11 @@ def load_state(out_dir: Path, *, model, ema, optimizer, meta: dict) -> tuple[int
         raise SoraError(f"--resume: no {STATE_FILE} in {out_dir}; start without --resume first")
     state = torch.load(path, map_location="cpu", weights_only=True)
     saved = json.loads(state["meta"])
-    changed = {k: (saved.get(k), v) for k, v in meta.items() if k in saved and saved.get(k) != v and k != "steps"}
+    changed = {
+        k: (saved.get(k), v)
+        for k, v in meta.items()
+        if k in saved and saved.get(k) != v and k not in ("steps", "stop_after")
+    }
     if changed:
         detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
         raise SoraError(
