@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..bundle import SoraModel, save_sora_model
+from ..bundle import ARCHITECTURES, SoraModel, save_sora_model
 from ..checkpoint import load_checkpoint, read_metadata
 from ..diffusion.conditioning import SpacetimeCondition
 from ..diffusion.flow import add_noise, flow_matching_loss, resolution_shift, sample_sigmas_logit_normal
@@ -52,15 +52,8 @@ def bucket_counts(buckets: dict[Bucket, float], total: int) -> dict[Bucket, int]
 
 
 def load_frozen_vae(path: str | Path, device) -> VideoVAE:
-    networks, _ = load_checkpoint(path, {"vae": _vae_architecture()}, device=device)
-    vae = networks["vae"].eval().requires_grad_(False)
-    return vae
-
-
-def _vae_architecture():
-    from ..bundle import ARCHITECTURES
-
-    return ARCHITECTURES["vae"]
+    networks, _ = load_checkpoint(path, {"vae": ARCHITECTURES["vae"]}, device=device)
+    return networks["vae"].eval().requires_grad_(False)
 
 
 def dit_batch(

@@ -109,7 +109,7 @@ def train_vae(
         f"VAE {sum(p.numel() for p in vae.parameters()) / 1e6:.2f} M params, steps {step}->{settings.steps}, "
         f"autocast {amp}, device {device}"
     )
-    t0 = time.perf_counter()
+    t0, t_step = time.perf_counter(), step
     while step < settings.steps:
         rng = random.Random(f"{settings.seed}:{step}")  # per-step seeds: a resumed run continues identically
         generator = torch.Generator().manual_seed(rng.randrange(2**63))
@@ -127,8 +127,8 @@ def train_vae(
         losses.append(loss.item())
         step += 1
         if step % 20 == 0 or step == settings.steps:
-            rate = (time.perf_counter() - t0) / 20
-            t0 = time.perf_counter()
+            rate = (time.perf_counter() - t0) / (step - t_step)
+            t0, t_step = time.perf_counter(), step
             log(
                 f"vae step {step}/{settings.steps} loss {sum(losses[-20:]) / len(losses[-20:]):.4f} "
                 f"l1 {l1.item():.4f} {rate:.2f} s/step"
