@@ -97,6 +97,8 @@ def test_interrupted_render_leaves_no_file(tiny_checkpoint, tmp_path):
         [str(SORA), "render", "a red circle", "--model", str(tiny_checkpoint), "-o", str(out), "--steps", "5000"],
         stderr=subprocess.PIPE,
         text=True,
+        # a job started in the background by a non-interactive shell inherits SIGINT ignored; a user's Ctrl-C is not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = ""
     deadline = time.monotonic() + 120
