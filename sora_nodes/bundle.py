@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from .checkpoint import Architecture, load_checkpoint, save_checkpoint
-from .errors import CheckpointError, ShapeError
+from .errors import CheckpointError
+from .latent_format import LatentFormat
 from .models.config import preset
 from .models.dit import DiT, DiTConfig, dit_preset
 from .models.text import TEXT_ENCODERS
@@ -57,27 +58,14 @@ class SoraModel:
     def device(self) -> torch.device:
         return next(self.dit.parameters()).device
 
+    @property
+    def latent_format(self) -> LatentFormat:
+        vae = self.vae.config
+        return LatentFormat(vae.latent_channels, vae.temporal_factor, vae.spatial_factor, self.dit.config.patch_size)
+
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
         """Latent (T', H', W') for a clip; raises ShapeError saying which sizes this model allows."""
-        k_t = self.vae.config.temporal_factor
-        k_s = self.vae.config.spatial_factor
-        p_t, p_h, p_w = self.dit.config.patch_size
-        if frames < 1 or (frames - 1) % (k_t * p_t):
-            step = k_t * p_t
-            lo = 1 + max(0, (frames - 1) // step) * step
-            raise ShapeError(
-                f"frames must be 1 + k*{step} (1, {1 + step}, {1 + 2 * step}, ...) for this model; "
-                f"got {frames}, try {lo} or {lo + step}"
-            )
-        for name, size, p in (("height", height, p_h), ("width", width, p_w)):
-            multiple = k_s * p
-            if size < multiple or size % multiple:
-                lo = max(multiple, size // multiple * multiple)
-                raise ShapeError(
-                    f"{name} must be a multiple of {multiple} (VAE factor {k_s} x patch {p}); "
-                    f"got {size}, try {lo} or {lo + multiple}"
-                )
-        return 1 + (frames - 1) // k_t, height // k_s, width // k_s
+        return self.latent_format.latent_shape(frames, height, width)
 
 
 def new_sora_model(

@@ -11,3 +11,11 @@ class CheckpointError(SoraError):
 
 class ShapeError(SoraError):
     """A size, frame count or tensor shape is not one the model can use."""
+
+
+class WorkflowError(SoraError):
+    """A workflow file cannot be read, converted or validated; `errors` lists every problem found."""
+
+    def __init__(self, message: str, errors: list[str] | None = None):
+        super().__init__(message)
+        self.errors = list(errors or [])

@@ -14,12 +14,13 @@ import torch
 
 from .bundle import SoraModel
 from .diffusion.conditioning import SpacetimeCondition, no_condition, paste_known
-from .diffusion.flow import denoised_from_velocity, resolution_shift, sigma_schedule
+from .diffusion.flow import add_noise, denoised_from_velocity, resolution_shift, sigma_schedule
 from .diffusion.guidance import classifier_free_guidance
 from .diffusion.samplers import get_sampler
 from .errors import ShapeError, SoraError
 from .models.attention import resolve_backend
 from .models.text import TextEmbedding, TextEncoder, load_text_encoder
+from .models.vae import VideoVAE
 from .models.vae_tiling import check_tiling
 from .noise import seeded_noise
 
@@ -42,6 +43,7 @@ class SamplingSettings:
     shift: float | None = None  # None: resolution-dependent shift from the token count
     attention: str = "auto"
     precision: str = "auto"  # DiT compute: auto = bf16 autocast on CUDA with bf16, else fp32
+    denoise: float = 1.0  # < 1 starts part-way down the schedule from a given latent (SDEdit)
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -50,6 +52,8 @@ class SamplingSettings:
             raise SoraError(f"steps must be at least 1, got {self.steps}")
         if self.cfg < 0:
             raise SoraError(f"cfg must be >= 0 (1 disables guidance), got {self.cfg}")
+        if not 0 < self.denoise <= 1:
+            raise SoraError(f"denoise must be in (0, 1] (1 = from pure noise), got {self.denoise}")
         get_sampler(self.sampler)  # unknown names fail before any work is done
 
 
@@ -79,6 +83,18 @@ def flow_denoiser(
     return denoise
 
 
+def sampling_sigmas(steps: int, denoise: float, shift: float) -> torch.Tensor:
+    """The last `steps` sigmas of a schedule of steps/denoise steps, so denoise < 1 runs `steps`
+    steps from part-way down instead of fewer, coarser ones (ComfyUI's KSampler does the same)."""
+    total = max(steps, round(steps / denoise))
+    return sigma_schedule(total, shift=shift)[-(steps + 1) :]
+
+
+def batch_noise(shape: tuple[int, ...], seed: int, device: torch.device) -> torch.Tensor:
+    """Item i gets the noise of seed + i, so any item of a batch can be re-rendered alone."""
+    return torch.cat([seeded_noise((1, *shape[1:]), seed + i, device=device) for i in range(shape[0])])
+
+
 def sample_latent(
     model: SoraModel,
     positive: TextEmbedding,
@@ -86,47 +102,66 @@ def sample_latent(
     latent_shape: tuple[int, int, int],
     settings: SamplingSettings,
     *,
+    batch: int = 1,
+    start: torch.Tensor | None = None,
     condition: SpacetimeCondition | None = None,
     callback: Callable | None = None,
 ) -> torch.Tensor:
-    """Denoise seeded noise into a normalised latent [1, C, T', H', W']."""
+    """Denoise seeded noise into normalised latents [batch, C, T', H', W'].
+
+    `start` is the latent that denoise < 1 noises back to the schedule's first sigma (style transfer)."""
     device = model.device
-    shape = (1, model.vae.config.latent_channels, *latent_shape)
-    condition = condition or no_condition(shape, device=device, dtype=torch.float32)
+    shape = (batch, model.vae.config.latent_channels, *latent_shape)
+    condition = condition or no_condition((1, *shape[1:]), device=device, dtype=torch.float32)
     attention = resolve_backend(settings.attention, device)
     p_t, p_h, p_w = model.dit.config.patch_size
     tokens = latent_shape[0] // p_t * (latent_shape[1] // p_h) * (latent_shape[2] // p_w)
     shift = settings.shift if settings.shift is not None else resolution_shift(tokens)
-    sigmas = sigma_schedule(settings.steps, shift=shift).to(device)
-    noise = seeded_noise(shape, settings.seed, device=device)
+    sigmas = sampling_sigmas(settings.steps, settings.denoise, shift).to(device)
+    x = batch_noise(shape, settings.seed, device)
+    if settings.denoise < 1:
+        if start is None:
+            raise SoraError("denoise < 1 needs a latent to start from (encode a video); use 1 for text-to-video")
+        if tuple(start.shape[1:]) != shape[1:] or start.shape[0] not in (1, batch):
+            raise ShapeError(f"the start latent is {tuple(start.shape)} but the render is {shape}")
+        x = add_noise(start.to(device, torch.float32), x, sigmas[0])
     denoiser = flow_denoiser(model, condition, attention, autocast_dtype(settings.precision, device))
-    as_args = lambda e: {"context": e.states.to(device), "context_mask": e.mask.to(device)}  # noqa: E731
+    as_args = lambda e: {  # noqa: E731
+        "context": e.states.to(device).expand(batch, -1, -1),
+        "context_mask": e.mask.to(device).expand(batch, -1),
+    }
     guided = classifier_free_guidance(denoiser, as_args(positive), as_args(negative), settings.cfg)
     with torch.inference_mode():
-        latent = get_sampler(settings.sampler)(guided, noise, sigmas, callback=callback)
+        latent = get_sampler(settings.sampler)(guided, x, sigmas, callback=callback)
     return paste_known(latent, condition)  # the last step's arithmetic must not blur the known latents
 
 
-def encode_frames(model: SoraModel, frames: torch.Tensor, *, tile: int | None = None) -> torch.Tensor:
+def encode_frames(vae: VideoVAE, frames: torch.Tensor, *, tile: int | None = None) -> torch.Tensor:
     """Frames [T, H, W, 3] float in 0..1 (the IMAGE layout) -> normalised latent [1, C, T', H', W'].
 
     The inverse of `decode_latent`; image-to-video, extend and style transfer start from it.
     `tile` (pixels) encodes large frames in blended spatial tiles."""
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ShapeError(f"frames must be [T, H, W, 3] (the IMAGE layout), got {tuple(frames.shape)}")
-    model.latent_shape(*frames.shape[:3])  # frame count and size, with the allowed values in the message
-    video = frames.permute(3, 0, 1, 2)[None].to(model.device, torch.float32) * 2 - 1  # [1, 3, T, H, W] in -1..1
+    vae.latent_shape(*frames.shape[:3])  # frame count and size, with the allowed values in the message
+    device = next(vae.parameters()).device
+    video = frames.permute(3, 0, 1, 2)[None].to(device, torch.float32) * 2 - 1  # [1, 3, T, H, W] in -1..1
     with torch.inference_mode():
-        return model.vae.encode(video, tile=tile)
+        return vae.encode(video, tile=tile)
 
 
-def decode_latent(model: SoraModel, latent: torch.Tensor, *, tile: int | None = None) -> torch.Tensor:
-    """Normalised latent [1, C, T', H', W'] -> frames [T, H, W, 3] float32 in 0..1 (the IMAGE layout).
+def decode_latent(vae: VideoVAE, latent: torch.Tensor, *, tile: int | None = None) -> torch.Tensor:
+    """Normalised latents [B, C, T', H', W'] -> frames [B*T, H, W, 3] float32 in 0..1 (the IMAGE layout).
 
+    A batch comes back as its clips one after another, as ComfyUI's video nodes lay batches out.
     `tile` (latent cells) decodes large frames in blended spatial tiles at bounded memory."""
+    device = next(vae.parameters()).device
+    clips = []
     with torch.inference_mode():
-        video = model.vae.decode(latent.float(), tile=tile)  # [1, 3, T, H, W] in about -1..1
-    return ((video[0].permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1).float().cpu()
+        for item in latent.float().to(device).split(1):  # one clip at a time bounds memory
+            video = vae.decode(item, tile=tile)  # [1, 3, T, H, W] in about -1..1
+            clips.append(((video[0].permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1).float().cpu())
+    return torch.cat(clips)
 
 
 def check_request(model: SoraModel, *, width: int, height: int, frames: int, decode_tile: int | None = None):
@@ -154,4 +189,4 @@ def generate(
     text_encoder = text_encoder or load_text_encoder(model.text_encoder, device=model.device)
     positive, negative = encode_prompt(text_encoder, prompt, negative_prompt)
     latent = sample_latent(model, positive, negative, latent_shape, settings, condition=condition, callback=callback)
-    return decode_latent(model, latent, tile=decode_tile)
+    return decode_latent(model.vae, latent, tile=decode_tile)

@@ -105,7 +105,7 @@ def test_known_latent_frames_are_kept_exactly(tiny_model, text_encoder):
     torch.testing.assert_close(latent[:, :, 0], z0[:, :, 0], rtol=0, atol=0)
     free = sample_latent(tiny_model, positive, negative, latent_shape, FAST)
     assert (free[:, :, 0] - z0[:, :, 0]).abs().mean() > 1e-2
-    assert decode_latent(tiny_model, latent).shape == (9, 32, 32, 3)
+    assert decode_latent(tiny_model.vae, latent).shape == (9, 32, 32, 3)
 
 
 def test_bad_requests_fail_before_any_work(tiny_model, text_encoder):
@@ -146,12 +146,12 @@ def test_encode_frames_is_the_inverse_layout_of_decode_latent(tiny_model):
     from sora_nodes.pipeline import encode_frames
 
     frames = torch.rand(9, 32, 56, 3)
-    latent = encode_frames(tiny_model, frames)
+    latent = encode_frames(tiny_model.vae, frames)
     assert latent.shape == (1, tiny_model.vae.config.latent_channels, 3, 8, 14)
-    assert decode_latent(tiny_model, latent).shape == frames.shape
+    assert decode_latent(tiny_model.vae, latent).shape == frames.shape
     # the first frame alone is an image: it encodes to exactly the clip's first latent frame
-    torch.testing.assert_close(encode_frames(tiny_model, frames[:1])[:, :, 0], latent[:, :, 0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(encode_frames(tiny_model.vae, frames[:1])[:, :, 0], latent[:, :, 0], rtol=1e-5, atol=1e-5)
     with pytest.raises(ShapeError, match="frames must be 1 \\+ k\\*4"):
-        encode_frames(tiny_model, frames[:8])
+        encode_frames(tiny_model.vae, frames[:8])
     with pytest.raises(ShapeError, match="IMAGE layout"):
-        encode_frames(tiny_model, frames.permute(0, 3, 1, 2))
+        encode_frames(tiny_model.vae, frames.permute(0, 3, 1, 2))

@@ -1,8 +1,33 @@
-"""ComfyUI node adapters: the only package that may import ComfyUI.
+"""ComfyUI node adapters: the only package that may import ComfyUI (and only lazily, through the host).
 
-The nodes themselves arrive with the node-pack issue; the mappings are exported from the
-start so the entry module and the import-direction test have one stable place to point at.
+The keys of NODE_CLASS_MAPPINGS are the `class_type` stored in every saved workflow: never rename them.
 """
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+from .latent import SoraEmptyVideoLatent, SoraVideoDecode, SoraVideoEncode
+from .loader import SoraCheckpointLoader
+from .sampler import SoraSampler
+from .text import SoraRecaptioner, SoraTextConditioner
+from .video import SoraLoadVideo, SoraSaveVideo
+
+NODE_CLASS_MAPPINGS: dict[str, type] = {
+    "SoraCheckpointLoader": SoraCheckpointLoader,
+    "SoraRecaptioner": SoraRecaptioner,
+    "SoraTextConditioner": SoraTextConditioner,
+    "SoraEmptyVideoLatent": SoraEmptyVideoLatent,
+    "SoraVideoEncode": SoraVideoEncode,
+    "SoraVideoDecode": SoraVideoDecode,
+    "SoraSampler": SoraSampler,
+    "SoraLoadVideo": SoraLoadVideo,
+    "SoraSaveVideo": SoraSaveVideo,
+}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
+    "SoraCheckpointLoader": "Sora Checkpoint Loader",
+    "SoraRecaptioner": "Sora Recaptioner",
+    "SoraTextConditioner": "Sora Text Conditioner",
+    "SoraEmptyVideoLatent": "Sora Empty Video Latent",
+    "SoraVideoEncode": "Sora Video Encode",
+    "SoraVideoDecode": "Sora Video Decode",
+    "SoraSampler": "Sora Sampler",
+    "SoraLoadVideo": "Sora Load Video",
+    "SoraSaveVideo": "Sora Save Video",
+}

@@ -1,0 +1,82 @@
+"""The host inside a running ComfyUI server: its folders, its progress bar and its Cancel button."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..bundle import MODELS_DIR
+from ..errors import SoraError
+from .host import MODEL_EXTENSIONS, MODEL_FOLDER, VIDEO_EXTENSIONS, _files, _inside
+
+PREVIEW_MAX_SIZE = 512  # pixels; the stock frontend shows the preview at node size anyway
+
+
+class _ComfyProgress:
+    def __init__(self, total: int):
+        import comfy.utils
+
+        self.bar = comfy.utils.ProgressBar(total)
+
+    def update(self, step: int, preview: np.ndarray | None = None) -> None:
+        from PIL import Image
+
+        image = None if preview is None else ("JPEG", Image.fromarray(preview), PREVIEW_MAX_SIZE)
+        self.bar.update_absolute(step, preview=image)  # under the server this also checks Cancel
+        ComfyUIHost.check_interrupted()
+
+
+class ComfyUIHost:
+    def __init__(self):
+        import folder_paths
+
+        # The repo's models/sora/ is always searched, after ComfyUI's own models/sora/ (or the
+        # one extra_model_paths.yaml names), so a fresh install lists the shipped default model.
+        folder_paths.add_model_folder_path(MODEL_FOLDER, os.path.join(folder_paths.models_dir, MODEL_FOLDER))
+        folder_paths.add_model_folder_path(MODEL_FOLDER, str(MODELS_DIR))
+        paths, _ = folder_paths.folder_names_and_paths[MODEL_FOLDER]
+        folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, MODEL_EXTENSIONS)
+        self.folder_paths = folder_paths
+
+    def model_names(self) -> list[str]:
+        return self.folder_paths.get_filename_list(MODEL_FOLDER)
+
+    def model_path(self, name: str) -> Path:
+        path = self.folder_paths.get_full_path(MODEL_FOLDER, name)
+        if path is None:
+            folders = ", ".join(self.folder_paths.get_folder_paths(MODEL_FOLDER))
+            raise SoraError(f"checkpoint {name!r} was not found in {folders}; put .safetensors files in models/sora/")
+        return Path(path)
+
+    def input_names(self) -> list[str]:
+        return _files([Path(self.folder_paths.get_input_directory())], VIDEO_EXTENSIONS)
+
+    def input_path(self, name: str) -> Path:
+        folder = Path(self.folder_paths.get_input_directory())
+        return _inside([folder], name, "video", "upload it with the node's upload button")
+
+    def output_dir(self) -> Path:
+        return Path(self.folder_paths.get_output_directory())
+
+    def device(self) -> torch.device:
+        import comfy.model_management
+
+        return comfy.model_management.get_torch_device()
+
+    def progress(self, total: int) -> _ComfyProgress:
+        return _ComfyProgress(total)
+
+    @staticmethod
+    def check_interrupted() -> None:
+        import comfy.model_management
+
+        comfy.model_management.throw_exception_if_processing_interrupted()
+
+
+@functools.cache
+def comfyui_host() -> ComfyUIHost:
+    return ComfyUIHost()

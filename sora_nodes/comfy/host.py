@@ -1,0 +1,153 @@
+"""Where the nodes run: inside the ComfyUI server, or headless under `sora run`.
+
+Nodes never talk to ComfyUI directly. They ask the current host for folders, progress bars and
+the interrupt check, so the same node classes run in both places. Inside a ComfyUI process
+(`folder_paths` is already imported by the server) the host is `ComfyHost`; otherwise it is a
+`HeadlessHost`, which the runner configures with its own folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from ..bundle import MODELS_DIR
+from ..errors import SoraError
+
+MODEL_FOLDER = "sora"  # models/sora/, the folder name registered with ComfyUI
+MODEL_EXTENSIONS = {".safetensors"}
+VIDEO_EXTENSIONS = {".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif", ".m4v"}
+
+
+class Interrupted(Exception):
+    """The user cancelled the run (headless: Ctrl-C or `HeadlessHost.interrupt()`)."""
+
+
+class Progress(Protocol):
+    def update(self, step: int, preview: np.ndarray | None = None) -> None:
+        """Report `step` of the total (1-based); `preview` is an RGB uint8 [H, W, 3] image. Raises on cancel."""
+
+
+class Host(Protocol):
+    def model_names(self) -> list[str]: ...
+    def model_path(self, name: str) -> Path: ...
+    def input_names(self) -> list[str]: ...
+    def input_path(self, name: str) -> Path: ...
+    def output_dir(self) -> Path: ...
+    def device(self) -> torch.device: ...
+    def progress(self, total: int) -> Progress: ...
+    def check_interrupted(self) -> None: ...
+
+
+def _files(folders: list[Path], extensions: set[str]) -> list[str]:
+    """Relative names of the files under `folders` with one of `extensions`, sorted, first folder wins."""
+    names: dict[str, None] = {}
+    for folder in folders:
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and path.suffix.lower() in extensions and not path.name.startswith("."):
+                    names.setdefault(path.relative_to(folder).as_posix(), None)
+    return sorted(names)
+
+
+def _inside(folders: list[Path], name: str, what: str, hint: str) -> Path:
+    """The existing file `name` in one of `folders`; a name that leaves its folder is refused."""
+    for folder in folders:
+        root = folder.resolve()
+        path = (root / name).resolve()
+        if not path.is_relative_to(root):
+            raise SoraError(f"{what} {name!r} points outside {root}; pick a file inside that folder")
+        if path.is_file():
+            return path
+    raise SoraError(f"{what} {name!r} was not found in {', '.join(str(f) for f in folders)}; {hint}")
+
+
+class _Bar:
+    """A tqdm bar that also honours the headless host's interrupt flag."""
+
+    def __init__(self, host: HeadlessHost, total: int):
+        from tqdm import tqdm
+
+        self.host, self.bar = host, tqdm(total=total, desc="sampling", unit="step", leave=False, disable=host.quiet)
+
+    def update(self, step: int, preview: np.ndarray | None = None) -> None:
+        self.bar.update(step - self.bar.n)
+        if step >= self.bar.total:
+            self.bar.close()
+        self.host.check_interrupted()
+
+
+@dataclass
+class HeadlessHost:
+    """Folders and progress for `sora run` and tests; `interrupt()` cancels the running graph."""
+
+    output: Path = field(default_factory=lambda: Path.cwd() / "output")
+    input: Path = field(default_factory=lambda: Path.cwd() / "input")
+    models: list[Path] = field(default_factory=lambda: [MODELS_DIR])
+    quiet: bool = False
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def model_names(self) -> list[str]:
+        return _files(self.models, MODEL_EXTENSIONS)
+
+    def model_path(self, name: str) -> Path:
+        return _inside(self.models, name, "checkpoint", "put .safetensors files in models/sora/")
+
+    def input_names(self) -> list[str]:
+        return _files([self.input], VIDEO_EXTENSIONS)
+
+    def input_path(self, name: str) -> Path:
+        if Path(name).is_absolute():  # headless graphs may name any file the user can read
+            if not Path(name).is_file():
+                raise SoraError(f"video {name!r} does not exist")
+            return Path(name)
+        return _inside([self.input], name, "video", "pass an absolute path or put the file in the input folder")
+
+    def output_dir(self) -> Path:
+        return self.output
+
+    def device(self) -> torch.device:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def progress(self, total: int) -> Progress:
+        return _Bar(self, total)
+
+    def interrupt(self) -> None:
+        self._cancel.set()
+
+    def check_interrupted(self) -> None:
+        if self._cancel.is_set():
+            self._cancel.clear()
+            raise Interrupted("the run was cancelled")
+
+
+_override: Host | None = None
+
+
+def current_host() -> Host:
+    """The host set by `use_host`, else ComfyUI's when running inside its server, else a default headless one."""
+    if _override is not None:
+        return _override
+    if "folder_paths" in sys.modules:
+        from .comfyui_host import comfyui_host
+
+        return comfyui_host()
+    return HeadlessHost()
+
+
+@contextlib.contextmanager
+def use_host(host: Host) -> Iterator[Host]:
+    global _override
+    previous, _override = _override, host
+    try:
+        yield host
+    finally:
+        _override = previous

@@ -1,0 +1,119 @@
+"""Latent videos: an empty one to sample into, and the VAE's encode and decode."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import SoraError
+from ..latent_format import SORA_LATENT
+from ..pipeline import decode_latent, encode_frames
+from .sockets import CATEGORY, SORA_VAE, socket
+
+MAX_SIZE = 2048
+MAX_FRAMES = 1 + 4 * 512
+
+
+class SoraEmptyVideoLatent:
+    DESCRIPTION = "An empty latent video of a given size and length, for text-to-video."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latent",)
+    OUTPUT_TOOLTIPS = ("Zeros of shape [batch, 16, 1 + (frames-1)/4, height/8, width/8], plus the fps.",)
+    FUNCTION = "empty"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        step, multiple = SORA_LATENT.frame_step, SORA_LATENT.size_multiple(1)
+        return {
+            "required": {
+                "width": socket(
+                    "INT",
+                    f"Video width in pixels, a multiple of {multiple}.",
+                    default=64,
+                    min=multiple,
+                    max=MAX_SIZE,
+                    step=multiple,
+                ),
+                "height": socket(
+                    "INT",
+                    f"Video height in pixels, a multiple of {multiple}.",
+                    default=64,
+                    min=multiple,
+                    max=MAX_SIZE,
+                    step=multiple,
+                ),
+                "frames": socket(
+                    "INT",
+                    f"Number of frames, 1 + k*{step} (17 is about 2 s at 8 fps).",
+                    default=17,
+                    min=1,
+                    max=MAX_FRAMES,
+                    step=step,
+                ),
+                "fps": socket(
+                    "FLOAT",
+                    "Frames per second the video is meant to play at.",
+                    default=8.0,
+                    min=1.0,
+                    max=120.0,
+                    step=1.0,
+                ),
+                "batch_size": socket(
+                    "INT", "How many videos to render at once (item i uses seed + i).", default=1, min=1, max=64
+                ),
+            }
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, width, height, frames):
+        try:
+            SORA_LATENT.latent_shape(frames, height, width)
+        except SoraError as error:
+            return str(error)
+        return True
+
+    def empty(self, width, height, frames, fps, batch_size):
+        t, h, w = SORA_LATENT.latent_shape(frames, height, width)
+        return ({"samples": torch.zeros(batch_size, SORA_LATENT.channels, t, h, w), "fps": float(fps)},)
+
+
+class SoraVideoEncode:
+    DESCRIPTION = "Encodes frames into a latent video with the Sora VAE (for style transfer and the editing tasks)."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latent",)
+    OUTPUT_TOOLTIPS = ("The normalised latent [1, 16, T', H', W'].",)
+    FUNCTION = "encode"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "vae": socket(SORA_VAE, "The video VAE from SoraCheckpointLoader."),
+                "frames": socket("IMAGE", "Frames [T, H, W, 3]; T = 1 + k*4 and sides a multiple of 8."),
+            }
+        }
+
+    def encode(self, vae, frames):
+        return ({"samples": encode_frames(vae, frames).cpu()},)
+
+
+class SoraVideoDecode:
+    DESCRIPTION = "Decodes a latent video into frames with the Sora VAE."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("frames",)
+    OUTPUT_TOOLTIPS = ("Frames [T, H, W, 3] in 0..1; a batch comes out as its clips one after another.",)
+    FUNCTION = "decode"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "vae": socket(SORA_VAE, "The video VAE from SoraCheckpointLoader (the model's own)."),
+                "latent": socket("LATENT", "The latent video, e.g. from SoraSampler."),
+            }
+        }
+
+    def decode(self, vae, latent):
+        return (decode_latent(vae, latent["samples"]),)

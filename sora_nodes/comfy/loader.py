@@ -1,0 +1,42 @@
+"""SoraCheckpointLoader: one safetensors bundle -> the DiT, the VAE and the text encoder it was trained with."""
+
+from __future__ import annotations
+
+from ..model_cache import cached_sora_model, file_identity
+from ..models.text import load_text_encoder
+from .host import current_host
+from .sockets import CATEGORY, SORA_MODEL, SORA_TEXT_ENCODER, SORA_VAE, socket
+
+
+class SoraCheckpointLoader:
+    DESCRIPTION = "Loads a Sora checkpoint (DiT + video VAE) from models/sora/ and the text encoder it names."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = (SORA_MODEL, SORA_VAE, SORA_TEXT_ENCODER)
+    RETURN_NAMES = ("model", "vae", "text_encoder")
+    OUTPUT_TOOLTIPS = (
+        "The diffusion transformer, for SoraSampler.",
+        "The video VAE, for SoraVideoEncode and SoraVideoDecode.",
+        "The text encoder the model was trained with, for SoraTextConditioner.",
+    )
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        names = current_host().model_names()
+        return {
+            "required": {
+                "ckpt_name": socket(
+                    names, "A .safetensors checkpoint in models/sora/; sora-default is the shipped model."
+                )
+            }
+        }
+
+    @classmethod
+    def IS_CHANGED(cls, ckpt_name):
+        # A checkpoint replaced on disk under the same name must reload.
+        return repr(file_identity(current_host().model_path(ckpt_name)))
+
+    def load(self, ckpt_name):
+        host = current_host()
+        model = cached_sora_model(host.model_path(ckpt_name), host.device())
+        return (model, model.vae, load_text_encoder(model.text_encoder, device=model.device))

@@ -1,0 +1,100 @@
+"""SoraSampler: rectified-flow sampling with progress, a live preview and Cancel."""
+
+from __future__ import annotations
+
+from ..diffusion.samplers import SAMPLERS
+from ..errors import SoraError
+from ..models.attention import BACKENDS
+from ..pipeline import SamplingSettings, sample_latent
+from ..preview import latent_rgb, preview_image
+from .host import current_host
+from .sockets import CATEGORY, SORA_CONDITIONING, SORA_MODEL, seed_input, socket
+
+
+class SoraSampler:
+    DESCRIPTION = "Denoises a latent video under a prompt (text-to-video; style transfer with denoise < 1)."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latent",)
+    OUTPUT_TOOLTIPS = ("The denoised latent video, for SoraVideoDecode.",)
+    FUNCTION = "sample"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": socket(SORA_MODEL, "The diffusion transformer from SoraCheckpointLoader."),
+                "positive": socket(SORA_CONDITIONING, "What the video should show."),
+                "negative": socket(SORA_CONDITIONING, "What to steer away from; an empty prompt is the usual choice."),
+                "latent": socket("LATENT", "Where to sample: an empty latent, or an encoded video with denoise < 1."),
+                "seed": seed_input("The noise seed; the same seed and settings give the same video."),
+                "steps": socket(
+                    "INT", "Sampling steps; 20 is the default model's sweet spot.", default=20, min=1, max=1000
+                ),
+                "cfg": socket(
+                    "FLOAT",
+                    "Guidance scale: how strongly to follow the prompt (1 = no guidance).",
+                    default=5.0,
+                    min=0.0,
+                    max=30.0,
+                    step=0.1,
+                    round=0.01,
+                ),
+                "sampler_name": socket(
+                    sorted(SAMPLERS), "The ODE solver: euler (1 call/step), heun (2), dpmpp_2m (1)."
+                ),
+                "shift": socket(
+                    "FLOAT",
+                    "Schedule shift towards high noise; 0 = automatic from the video's size.",
+                    default=0.0,
+                    min=0.0,
+                    max=100.0,
+                    step=0.1,
+                ),
+                "denoise": socket(
+                    "FLOAT",
+                    "1 = from pure noise; below 1 keeps that much of the input latent's layout.",
+                    default=1.0,
+                    min=0.01,
+                    max=1.0,
+                    step=0.01,
+                ),
+                "attention": socket(
+                    list(BACKENDS), "Attention kernel: auto picks xformers or sdpa; all give the same numbers."
+                ),
+            }
+        }
+
+    def sample(self, model, positive, negative, latent, seed, steps, cfg, sampler_name, shift, denoise, attention):
+        if not "".join(positive.prompts).strip():
+            raise SoraError("the positive prompt is empty; describe the video in the positive SoraTextConditioner")
+        samples = latent["samples"]  # [B, C, T', H', W']
+        model.latent_format.check_latent(tuple(samples.shape))
+        settings = SamplingSettings(
+            steps=steps,
+            cfg=cfg,
+            sampler=sampler_name,
+            seed=seed,
+            shift=shift or None,
+            attention=attention,
+            denoise=denoise,
+        )
+        host = current_host()
+        bar, projection = host.progress(steps), latent_rgb(model.vae)
+        host.check_interrupted()
+
+        def report(step):  # k-diffusion callback: step["denoised"] is the current x0 estimate
+            bar.update(step["i"] + 1, preview_image(step["denoised"], projection))
+
+        out = sample_latent(
+            model,
+            positive,
+            negative,
+            tuple(samples.shape[2:]),
+            settings,
+            batch=samples.shape[0],
+            start=samples if denoise < 1 else None,
+            condition=latent.get("sora_cond"),
+            callback=report,
+        )
+        return ({**latent, "samples": out.cpu()},)

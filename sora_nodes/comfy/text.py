@@ -1,0 +1,59 @@
+"""Prompts: the recaptioner (short prompt -> detailed caption) and the text conditioner."""
+
+from __future__ import annotations
+
+from ..recaption import recaption
+from .sockets import CATEGORY, SORA_CONDITIONING, SORA_TEXT_ENCODER, seed_input, socket
+
+
+class SoraRecaptioner:
+    DESCRIPTION = "Rewrites a short prompt in the detailed caption style the model was trained on."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("detailed_prompt",)
+    OUTPUT_TOOLTIPS = ("The detailed caption; wire it into SoraTextConditioner's text.",)
+    FUNCTION = "rewrite"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "prompt": socket(
+                    "STRING",
+                    "What the video shows, e.g. 'a red circle moving left'.",
+                    multiline=True,
+                    default="a red circle moving left",
+                ),
+                "seed": seed_input("Picks the details the prompt leaves open (background, size, placement)."),
+                "enabled": socket("BOOLEAN", "Off passes the prompt through unchanged.", default=True),
+            }
+        }
+
+    def rewrite(self, prompt, seed, enabled):
+        return (recaption(prompt, seed=seed, enabled=enabled).text,)
+
+
+class SoraTextConditioner:
+    DESCRIPTION = "Encodes a prompt into token states for the sampler (positive or negative)."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = (SORA_CONDITIONING,)
+    RETURN_NAMES = ("conditioning",)
+    OUTPUT_TOOLTIPS = ("Token states and mask; wire to SoraSampler's positive or negative.",)
+    FUNCTION = "encode"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "text_encoder": socket(SORA_TEXT_ENCODER, "The text encoder from SoraCheckpointLoader."),
+                "text": socket(
+                    "STRING",
+                    "The prompt. Leave empty for the negative (unconditional) input.",
+                    multiline=True,
+                    default="",
+                ),
+            }
+        }
+
+    def encode(self, text_encoder, text):
+        return (text_encoder.encode([text]),)

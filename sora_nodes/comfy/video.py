@@ -1,0 +1,97 @@
+"""Video files: load frames from the input folder, save H.264 MP4s that carry their workflow."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import SoraError
+from ..model_cache import file_identity
+from ..output_files import resolve_prefix, save_new_file
+from ..video_io import read_video, write_video
+from .host import current_host
+from .sockets import CATEGORY, socket
+
+FORMATS = {"video/h264-mp4": ".mp4"}
+
+
+class SoraLoadVideo:
+    DESCRIPTION = "Loads a video file from ComfyUI's input folder as frames (upload with the button)."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE", "FLOAT")
+    RETURN_NAMES = ("frames", "fps")
+    OUTPUT_TOOLTIPS = ("The frames [T, H, W, 3] in 0..1.", "The file's frame rate.")
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "video": socket(
+                    current_host().input_names(),
+                    "A video in the input folder (mp4, webm, mkv, mov...).",
+                    video_upload=True,
+                )
+            }
+        }
+
+    @classmethod
+    def IS_CHANGED(cls, video):
+        return repr(file_identity(current_host().input_path(video)))
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, video):
+        try:
+            current_host().input_path(video)
+        except SoraError as error:
+            return str(error)
+        return True
+
+    def load(self, video):
+        frames, fps = read_video(current_host().input_path(video))
+        return (frames, fps)
+
+
+class SoraSaveVideo:
+    DESCRIPTION = "Saves frames as an H.264 MP4 in the output folder; drag the file into ComfyUI to get the graph back."
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ()
+    OUTPUT_NODE = True
+    FUNCTION = "save"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "frames": socket("IMAGE", "The frames to save [T, H, W, 3]."),
+                "fps": socket("FLOAT", "Playback frame rate.", default=8.0, min=0.01, max=240.0, step=1.0),
+                "filename_prefix": socket(
+                    "STRING",
+                    "File name, optionally with subfolders inside the output "
+                    "folder; a counter is added and no file is ever overwritten.",
+                    default="sora/video",
+                ),
+                "format": socket(list(FORMATS), "Container and codec: H.264 in MP4, playable in every browser."),
+            },
+            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, filename_prefix):
+        try:
+            resolve_prefix(current_host().output_dir(), filename_prefix)
+        except SoraError as error:
+            return str(error)
+        return True
+
+    def save(self, frames: torch.Tensor, fps, filename_prefix, format, prompt=None, extra_pnginfo=None):
+        host = current_host()
+        workflow = (extra_pnginfo or {}).get("workflow")
+        path = save_new_file(
+            host.output_dir(),
+            filename_prefix,
+            FORMATS[format],
+            lambda target: write_video(target, frames, fps, prompt=prompt, workflow=workflow),
+        )
+        subfolder = path.parent.relative_to(host.output_dir().resolve()).as_posix()
+        entry = {"filename": path.name, "subfolder": "" if subfolder == "." else subfolder, "type": "output"}
+        return {"ui": {"images": [entry], "animated": [True]}}

@@ -1,0 +1,39 @@
+"""Loaded checkpoints kept across renders: a graph queued again does not reload an unchanged file."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from .bundle import SoraModel, load_sora_model
+
+log = logging.getLogger("sora_nodes")
+MAX_MODELS = 2  # the default model is ~30 MB; two lets an A/B comparison stay warm
+
+_models: OrderedDict[tuple, SoraModel] = OrderedDict()
+
+
+def file_identity(path: Path) -> tuple[str, int, int]:
+    """(resolved path, mtime in ns, size): changes whenever the file is replaced or rewritten."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+
+
+def cached_sora_model(path: str | Path, device: torch.device) -> SoraModel:
+    """`load_sora_model(path)`, reusing the loaded model while the file on disk is unchanged."""
+    path = Path(path)
+    key = (*file_identity(path), str(device))
+    if key in _models:
+        _models.move_to_end(key)
+        return _models[key]
+    start = time.perf_counter()
+    model = load_sora_model(path, device=device)
+    log.info("sora: loaded checkpoint %s (%.2f s)", path, time.perf_counter() - start)
+    _models[key] = model
+    while len(_models) > MAX_MODELS:
+        _models.popitem(last=False)
+    return model
