@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .models.vae import VideoVAE
 
-FIT_CLIPS = 4
+FIT_CLIPS = 8
 _fitted: weakref.WeakKeyDictionary[VideoVAE, torch.Tensor] = weakref.WeakKeyDictionary()
 
 
