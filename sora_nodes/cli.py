@@ -1,4 +1,4 @@
-"""The `sora` command: render, info, bench, init-checkpoint."""
+"""The `sora` command: render, run, info, bench, init-checkpoint."""
 
 from __future__ import annotations
 
@@ -115,6 +115,41 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from .comfy.host import HeadlessHost, Interrupted, use_host
+    from .errors import WorkflowError
+    from .runner import default_mapping, run_workflow
+    from .workflow import ConversionError, apply_overrides, load_workflow, ui_to_api, workflow_format
+
+    path = args.workflow
+    graph = load_workflow(path)
+    if args.input_dir is not None and not args.input_dir.is_dir():
+        raise SoraError(f"--input-dir {args.input_dir} is not a directory")
+    default_input = path.parent / "input"
+    input_dir = args.input_dir or (default_input if default_input.is_dir() else Path("input"))
+    host = HeadlessHost(output=args.output, input=input_dir, quiet=args.quiet)
+    mapping = default_mapping()
+    ui = None
+    with use_host(host):  # combo choices (models, input videos) come from the host's folders
+        if workflow_format(graph, str(path)) == "ui":
+            ui = graph
+            try:
+                graph = ui_to_api(ui, mapping, where=str(path))
+            except ConversionError as e:
+                twin = path.parent / "api" / path.name
+                if twin.is_file():
+                    raise WorkflowError(f"{e}; its API version runs as is: sora run {twin}", e.errors) from None
+                raise
+        graph, ui = apply_overrides(graph, mapping, args.set, ui)
+        try:
+            files = run_workflow(graph, mapping=mapping, host=host, ui=ui, where=str(path))
+        except Interrupted:
+            raise KeyboardInterrupt from None
+    for file in files:
+        print(file)
+    return 0
+
+
 def cmd_info(args) -> int:
     import torch
 
@@ -191,6 +226,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("-q", "--quiet", action="store_true")
     render.set_defaults(func=cmd_render)
+
+    run = sub.add_parser("run", help="run a ComfyUI workflow file (UI or API format) headless")
+    run.add_argument("workflow", type=Path, help="workflow .json, e.g. workflows/text_to_video.json")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NODE_ID.INPUT=VALUE",
+        help="change a widget value before running, e.g. --set 3.seed=42 (repeatable)",
+    )
+    run.add_argument("-o", "--output", type=Path, default=Path("output"), help="output folder (default ./output)")
+    run.add_argument(
+        "--input-dir", type=Path, default=None, help="folder of input videos (default <workflow dir>/input or ./input)"
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bars; print only the output files")
+    run.set_defaults(func=cmd_run)
 
     info = sub.add_parser("info", help="version, devices, attention backends, default model")
     info.add_argument("--json", action="store_true")

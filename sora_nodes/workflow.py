@@ -131,6 +131,11 @@ def types_match(received: Any, spec: InputSpec) -> bool:
     return bool({t.strip() for t in received.split(",")} & {t.strip() for t in spec.type.split(",")})
 
 
+def _short(value: Any, limit: int = 160) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + " ...]"
+
+
 def _list(values: list, limit: int = MAX_LISTED) -> str:
     shown = ", ".join(repr(v) for v in values[:limit])
     return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
@@ -201,18 +206,16 @@ def widget_slots(node: dict, specs: dict[str, InputSpec], where: str = "the work
     has_upload = any(s.is_upload for s in ordered if s.category == "required")
 
     def layout(with_upload: bool, legacy_force_input: bool) -> dict[str, int] | None:
-        slots, i = {}, 0
+        slots, i, upload_pending = {}, 0, with_upload
         for spec in ordered:
-            if spec.category == "optional" and with_upload and "upload" not in slots:
-                slots["upload"], i = -1, i + 1
+            if spec.category == "optional" and upload_pending:  # the frontend appends `upload` to required
+                i, upload_pending = i + 1, False
             if spec.is_widget:
                 slots[spec.name] = i
                 i += 1 + spec.extra_slots()
             elif legacy_force_input and spec.kind in WIDGET_KINDS:
                 i += 1 + spec.extra_slots()
-        if with_upload and "upload" not in slots:
-            i += 1
-        slots.pop("upload", None)
+        i += upload_pending
         return slots if i == len(values) else None
 
     for with_upload in (False, True) if has_upload else (False,):
@@ -231,7 +234,7 @@ def widget_slots(node: dict, specs: dict[str, InputSpec], where: str = "the work
             names.append(spec.name)
             names += ["control_after_generate", "control_filter_list"][: spec.extra_slots()]
     raise ConversionError(
-        f"{where}: {_node_label(node)} stores {len(values)} widget values {values!r}, but this version of the "
+        f"{where}: {_node_label(node)} stores {len(values)} widget values {_short(values)}, but this version of the "
         f"node has the widgets ({', '.join(names) or 'none'}); the file was saved with a different version of "
         "the node: open it in ComfyUI and save it again"
     )
@@ -364,8 +367,8 @@ def _is_link(value: Any) -> bool:
 
 
 def _unknown_type(kind: Any, mapping: NodeMapping) -> str:
-    close = difflib.get_close_matches(str(kind), list(mapping), n=3)
-    hint = f"did you mean {' or '.join(close)}?" if close else "install the node pack that provides it"
+    close = difflib.get_close_matches(str(kind), list(mapping), n=1)
+    hint = f"did you mean {close[0]}?" if close else "install the node pack that provides it"
     return f"unknown node type {kind!r}; {hint}"
 
 
@@ -572,7 +575,8 @@ def needed_nodes(graph: dict, outputs: list[str]) -> list[str]:
 
 class _CycleError(Exception):
     def __init__(self, cycle: list[str]):
-        super().__init__(" -> ".join(cycle))
+        steps = ", which takes input from ".join(f"node {n}" for n in cycle)
+        super().__init__(f"{steps}; a node cannot depend on its own output")
         self.cycle = cycle
 
 
@@ -629,7 +633,7 @@ def validate(graph: Any, mapping: NodeMapping, where: str = "the workflow") -> d
     try:
         needed_nodes(graph, outputs)
     except _CycleError as e:
-        v.error(e.cycle[0], f"is part of a cycle ({e}); a node cannot depend on its own output")
+        v.error(e.cycle[0], f"is part of a cycle: {e}")
     if v.errors:
         count = f"{len(v.errors)} error{'s' if len(v.errors) > 1 else ''}"
         raise WorkflowError(f"{where} is invalid ({count}): " + "; ".join(v.errors), v.errors)
