@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import OrderedDict
@@ -21,6 +22,16 @@ def file_identity(path: Path) -> tuple[str, int, int]:
     """(resolved path, mtime in ns, size): changes whenever the file is replaced or rewritten."""
     stat = path.stat()
     return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+
+
+def file_fingerprint(path: Path) -> str:
+    """A short digest of `file_identity`: ComfyUI copies IS_CHANGED results into the saved graph,
+    which must not leak the user's absolute paths."""
+    return hashlib.sha256(repr(file_identity(path)).encode()).hexdigest()[:16]
+
+
+def clear_model_cache() -> None:
+    _models.clear()
 
 
 def cached_sora_model(path: str | Path, device: torch.device) -> SoraModel:

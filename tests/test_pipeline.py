@@ -150,7 +150,9 @@ def test_encode_frames_is_the_inverse_layout_of_decode_latent(tiny_model):
     assert latent.shape == (1, tiny_model.vae.config.latent_channels, 3, 8, 14)
     assert decode_latent(tiny_model.vae, latent).shape == frames.shape
     # the first frame alone is an image: it encodes to exactly the clip's first latent frame
-    torch.testing.assert_close(encode_frames(tiny_model.vae, frames[:1])[:, :, 0], latent[:, :, 0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        encode_frames(tiny_model.vae, frames[:1])[:, :, 0], latent[:, :, 0], rtol=1e-5, atol=1e-5
+    )
     with pytest.raises(ShapeError, match="frames must be 1 \\+ k\\*4"):
         encode_frames(tiny_model.vae, frames[:8])
     with pytest.raises(ShapeError, match="IMAGE layout"):

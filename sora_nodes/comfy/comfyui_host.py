@@ -11,6 +11,7 @@ import torch
 
 from ..bundle import MODELS_DIR
 from ..errors import SoraError
+from ..model_cache import clear_model_cache
 from .host import MODEL_EXTENSIONS, MODEL_FOLDER, VIDEO_EXTENSIONS, _files, _inside
 
 PREVIEW_MAX_SIZE = 512  # pixels; the stock frontend shows the preview at node size anyway
@@ -41,6 +42,7 @@ class ComfyUIHost:
         paths, _ = folder_paths.folder_names_and_paths[MODEL_FOLDER]
         folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, MODEL_EXTENSIONS)
         self.folder_paths = folder_paths
+        _also_unload_on_free()
 
     def model_names(self) -> list[str]:
         return self.folder_paths.get_filename_list(MODEL_FOLDER)
@@ -75,6 +77,23 @@ class ComfyUIHost:
         import comfy.model_management
 
         comfy.model_management.throw_exception_if_processing_interrupted()
+
+
+def _also_unload_on_free() -> None:
+    """ComfyUI's "Unload models" (POST /free) calls unload_all_models(), which knows only its own
+    ModelPatchers; wrap it so our cached checkpoints are dropped too."""
+    import comfy.model_management as mm
+
+    unload = mm.unload_all_models
+    if getattr(unload, "_sora_wrapped", False):
+        return
+
+    def unload_all_models(*args, **kwargs):
+        clear_model_cache()
+        return unload(*args, **kwargs)
+
+    unload_all_models._sora_wrapped = True
+    mm.unload_all_models = unload_all_models
 
 
 @functools.cache

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model_cache import cached_sora_model, file_identity
+from ..model_cache import cached_sora_model, file_fingerprint
 from ..models.text import load_text_encoder
 from .host import current_host
 from .sockets import CATEGORY, SORA_MODEL, SORA_TEXT_ENCODER, SORA_VAE, socket
@@ -34,7 +34,7 @@ class SoraCheckpointLoader:
     @classmethod
     def IS_CHANGED(cls, ckpt_name):
         # A checkpoint replaced on disk under the same name must reload.
-        return repr(file_identity(current_host().model_path(ckpt_name)))
+        return file_fingerprint(current_host().model_path(ckpt_name))
 
     def load(self, ckpt_name):
         host = current_host()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import SoraError
-from ..model_cache import file_identity
+from ..model_cache import file_fingerprint
 from ..output_files import resolve_prefix, save_new_file
 from ..video_io import read_video, write_video
 from .host import current_host
@@ -36,7 +36,7 @@ class SoraLoadVideo:
 
     @classmethod
     def IS_CHANGED(cls, video):
-        return repr(file_identity(current_host().input_path(video)))
+        return file_fingerprint(current_host().input_path(video))
 
     @classmethod
     def VALIDATE_INPUTS(cls, video):

@@ -1,0 +1,3 @@
+"""Stub: see torchvision/__init__.py."""
+
+from . import functional  # noqa: F401
