@@ -90,3 +90,32 @@ def test_shipped_ui_workflow_reads_left_to_right(path):
     for link_id, source, _, target, _, _ in graph["links"]:
         right_edge = nodes[source]["pos"][0] + nodes[source]["size"][0]
         assert right_edge < nodes[target]["pos"][0], f"{path.name}: link {link_id} runs right to left"
+
+
+def test_dropping_a_rendered_mp4_restores_its_graph(server, tmp_path):
+    """An MP4 written by `sora run` from the UI workflow opens in the frontend as that graph, edits included."""
+    import subprocess
+    import sys
+
+    prompt = "a green triangle bouncing, restored from the mp4"
+    subprocess.run(
+        [sys.executable, "-m", "sora_nodes.cli", "run", str(WORKFLOW), "-q", "-o", str(tmp_path),
+         "--set", f"2.prompt={prompt}", "--set", "6.steps=2"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    (video,) = tmp_path.rglob("*.mp4")
+    with frontend(server) as (page, console):
+        try:
+            page.evaluate("() => app.graph.clear()")
+            page.set_input_files("#comfy-file-input", str(video))
+            page.wait_for_function("() => app.graph._nodes.some(n => n.type === 'SoraSaveVideo')", timeout=30_000)
+            restored = page.evaluate(
+                """() => Object.fromEntries(app.graph._nodes.map(n => [n.id,
+                       {type: n.type, widgets: Object.fromEntries((n.widgets || []).map(w => [w.name, w.value]))}]))"""
+            )
+        except Exception as error:
+            pytest.fail(f"{type(error).__name__}: {error}\n--- browser console ---\n" + "\n".join(console[-80:]))
+    graph = json.loads(WORKFLOW.read_text())
+    assert {str(n["id"]): n["type"] for n in graph["nodes"]} == {k: v["type"] for k, v in restored.items()}
+    assert restored["2"]["widgets"]["prompt"] == prompt
+    assert restored["6"]["widgets"]["steps"] == 2
