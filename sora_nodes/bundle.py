@@ -37,6 +37,12 @@ def default_model_path() -> Path:
     return Path(os.environ.get("SORA_MODEL") or MODELS_DIR / DEFAULT_MODEL_NAME)
 
 
+def checkpoint_name(path: Path) -> str:
+    """How a graph names a checkpoint: relative to models/sora/ when it lies there, else its file name."""
+    resolved = path.resolve()
+    return resolved.relative_to(MODELS_DIR).as_posix() if resolved.is_relative_to(MODELS_DIR) else path.name
+
+
 @dataclass
 class SoraModel:
     dit: DiT

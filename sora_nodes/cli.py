@@ -57,7 +57,8 @@ def cmd_render(args) -> int:
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from .bundle import default_model_path, load_sora_model
+    from .bundle import checkpoint_name, default_model_path, load_sora_model
+    from .graphs import text_to_video_graph
     from .models.text import load_text_encoder
     from .pipeline import SamplingSettings, check_request, generate
     from .recaption import recaption
@@ -81,15 +82,8 @@ def cmd_render(args) -> int:
     # fail on a bad size before loading the text encoder
     check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
     text_encoder = load_text_encoder(model.text_encoder, device=device)
-    caption = recaption(
-        args.prompt,
-        seed=args.seed,
-        width=width,
-        height=height,
-        frames=args.frames,
-        fps=args.fps,
-        enabled=not args.no_recaption,
-    )
+    # As the SoraRecaptioner node calls it, so the graph stored in the video reproduces it.
+    caption = recaption(args.prompt, seed=args.seed, enabled=not args.no_recaption)
     if not args.quiet and caption.text != args.prompt:
         print(f"recaptioned: {caption.text}")
     start = time.perf_counter()
@@ -106,7 +100,22 @@ def cmd_render(args) -> int:
             callback=lambda info: bar.update(1),
             decode_tile=args.vae_tile,
         )
-    path = write_video(args.output, frames, args.fps)
+    graph = text_to_video_graph(
+        args.prompt,
+        negative=args.negative,
+        ckpt_name=checkpoint_name(model.path),
+        recaption=not args.no_recaption,
+        width=width,
+        height=height,
+        frames=args.frames,
+        fps=args.fps,
+        seed=args.seed,
+        steps=args.steps,
+        cfg=args.cfg,
+        sampler=args.sampler,
+        attention=args.attention,
+    )
+    path = write_video(args.output, frames, args.fps, prompt=graph)
     if not args.quiet:
         print(
             f"wrote {path} ({frames.shape[0]} frames, {width}x{height}, {args.fps:g} fps) "

@@ -1,0 +1,55 @@
+"""The node graphs behind the command line: `sora render` stores the graph that reproduces its video.
+
+The graph goes into the MP4's `prompt` tag, as a ComfyUI render would store it, so dragging a
+CLI render into ComfyUI (or passing the tag to `sora run`) gives back the same video.
+`workflows/api/text_to_video.json` is this graph with its defaults (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+from .bundle import DEFAULT_MODEL_NAME
+
+
+def _node(class_type: str, title: str, **inputs) -> dict:
+    return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
+
+
+def text_to_video_graph(
+    prompt: str,
+    *,
+    negative: str = "",
+    ckpt_name: str = DEFAULT_MODEL_NAME,
+    recaption: bool = True,
+    width: int = 64,
+    height: int = 64,
+    frames: int = 17,
+    fps: float = 8.0,
+    seed: int = 0,
+    steps: int = 20,
+    cfg: float = 5.0,
+    sampler: str = "euler",
+    shift: float = 0.0,
+    attention: str = "auto",
+    filename_prefix: str = "sora/text_to_video",
+) -> dict:
+    """The API-format text-to-video graph: loader -> recaptioner -> conditioners -> sampler -> decode -> save."""
+    return {
+        "1": _node("SoraCheckpointLoader", "Sora Checkpoint Loader", ckpt_name=ckpt_name),
+        "2": _node("SoraRecaptioner", "Sora Recaptioner", prompt=prompt, seed=seed, enabled=recaption),
+        "3": _node("SoraTextConditioner", "Positive prompt", text_encoder=["1", 2], text=["2", 0]),
+        "4": _node("SoraTextConditioner", "Negative prompt", text_encoder=["1", 2], text=negative),
+        "5": _node(
+            "SoraEmptyVideoLatent", "Sora Empty Video Latent",
+            width=width, height=height, frames=frames, fps=float(fps), batch_size=1,
+        ),
+        "6": _node(
+            "SoraSampler", "Sora Sampler",
+            model=["1", 0], positive=["3", 0], negative=["4", 0], latent=["5", 0], seed=seed, steps=steps,
+            cfg=float(cfg), sampler_name=sampler, shift=float(shift), denoise=1.0, attention=attention,
+        ),
+        "7": _node("SoraVideoDecode", "Sora Video Decode", vae=["1", 1], latent=["6", 0]),
+        "8": _node(
+            "SoraSaveVideo", "Sora Save Video",
+            frames=["7", 0], fps=float(fps), filename_prefix=filename_prefix, format="video/h264-mp4",
+        ),
+    }  # fmt: skip
