@@ -30,6 +30,7 @@ ARCHITECTURES = {
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models" / "sora"
 DEFAULT_MODEL_NAME = "sora-default.safetensors"
+DEFAULT_MAX_FRAMES = 33  # the longest clip the default model was trained on (its 64x64x33 bucket)
 
 
 def default_model_path() -> Path:
@@ -68,6 +69,11 @@ class SoraModel:
     def latent_format(self) -> LatentFormat:
         vae = self.vae.config
         return LatentFormat(vae.latent_channels, vae.temporal_factor, vae.spatial_factor, self.dit.config.patch_size)
+
+    @property
+    def max_frames(self) -> int:
+        """The longest clip one window may render: the model has never seen longer contexts."""
+        return int(self.metadata.get("max_frames", DEFAULT_MAX_FRAMES))
 
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
         """Latent (T', H', W') for a clip; raises ShapeError saying which sizes this model allows."""

@@ -44,6 +44,7 @@ class SamplingSettings:
     attention: str = "auto"
     precision: str = "auto"  # DiT compute: auto = bf16 autocast on CUDA with bf16, else fp32
     denoise: float = 1.0  # < 1 starts part-way down the schedule from a given latent (SDEdit)
+    reimpose: bool = False  # the DiT sees the known region re-noised from z_c each step (RePaint-style)
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -67,14 +68,25 @@ def encode_prompt(
 
 
 def flow_denoiser(
-    model: SoraModel, condition: SpacetimeCondition, attention: str, compute_dtype: torch.dtype | None = None
+    model: SoraModel,
+    condition: SpacetimeCondition,
+    attention: str,
+    compute_dtype: torch.dtype | None = None,
+    *,
+    reimpose_noise: torch.Tensor | None = None,
 ) -> Callable:
     """k-diffusion style model(x, sigma, context, context_mask) -> denoised latent, with known latents pasted back.
 
+    With `reimpose_noise`, the DiT's input is (1 - sigma) z_c + sigma * noise in the known region,
+    exactly where a multi-step sampler's arithmetic would otherwise let it drift.
     The DiT runs under autocast when `compute_dtype` is set; the sampler's state stays fp32."""
     cond_channels = condition.dit_channels()  # [1, C+1, T, H, W]
 
     def denoise(x, sigma, *, context, context_mask):
+        if reimpose_noise is not None:
+            noise = reimpose_noise.repeat(x.shape[0] // len(reimpose_noise), 1, 1, 1, 1)  # both guidance halves
+            noised = add_noise(condition.latent.to(x.dtype).expand_as(x), noise, sigma)
+            x = torch.where(condition.mask > 0.5, noised, x)
         batch_cond = cond_channels.expand(x.shape[0], *cond_channels.shape[1:]).to(x.dtype)
         with torch.autocast(x.device.type, dtype=compute_dtype, enabled=compute_dtype is not None):
             velocity = model.dit(x, sigma, context, context_mask, batch_cond, attention_backend=attention).float()
@@ -118,14 +130,20 @@ def sample_latent(
     tokens = latent_shape[0] // p_t * (latent_shape[1] // p_h) * (latent_shape[2] // p_w)
     shift = settings.shift if settings.shift is not None else resolution_shift(tokens)
     sigmas = sampling_sigmas(settings.steps, settings.denoise, shift).to(device)
-    x = batch_noise(shape, settings.seed, device)
+    noise = x = batch_noise(shape, settings.seed, device)
     if settings.denoise < 1:
         if start is None:
             raise SoraError("denoise < 1 needs a latent to start from (encode a video); use 1 for text-to-video")
         if tuple(start.shape[1:]) != shape[1:] or start.shape[0] not in (1, batch):
             raise ShapeError(f"the start latent is {tuple(start.shape)} but the render is {shape}")
         x = add_noise(start.to(device, torch.float32), x, sigmas[0])
-    denoiser = flow_denoiser(model, condition, attention, autocast_dtype(settings.precision, device))
+    denoiser = flow_denoiser(
+        model,
+        condition,
+        attention,
+        autocast_dtype(settings.precision, device),
+        reimpose_noise=noise if settings.reimpose else None,
+    )
     as_args = lambda e: {  # noqa: E731
         "context": e.states.to(device).expand(batch, -1, -1),
         "context_mask": e.mask.to(device).expand(batch, -1),
