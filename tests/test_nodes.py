@@ -23,6 +23,36 @@ CONTRACT = {  # class -> (input socket types by name, output types); the fronten
         ("LATENT",),
     ),
     "SoraVideoEncode": ({"vae": "SORA_VAE", "frames": "IMAGE"}, ("LATENT",)),
+    "SoraImageToVideo": ({"model": "SORA_MODEL", "image": "IMAGE", "frames": "INT"}, ("LATENT",)),
+    "SoraExtendVideo": (
+        {"model": "SORA_MODEL", "frames": "IMAGE", "direction": "COMBO", "new_frames": "INT"},
+        ("LATENT",),
+    ),
+    "SoraConnectVideos": (
+        {"model": "SORA_MODEL", "clip_a": "IMAGE", "clip_b": "IMAGE", "transition_frames": "INT"},
+        ("LATENT",),
+    ),
+    "SoraLoopVideo": ({"model": "SORA_MODEL", "frames": "IMAGE", "transition_frames": "INT"}, ("LATENT",)),
+    "SoraInpaintScene": (
+        {
+            "model": "SORA_MODEL",
+            "frames": "IMAGE",
+            **dict.fromkeys(("x", "y", "width", "height", "start_frame", "end_frame"), "INT"),
+        },
+        ("LATENT",),
+    ),
+    "SoraLongVideo": (
+        {
+            "text_encoder": "SORA_TEXT_ENCODER",
+            "schedule": "STRING",
+            "seconds": "FLOAT",
+            "fps": "FLOAT",
+            "width": "INT",
+            "height": "INT",
+            "overlap_frames": "INT",
+        },
+        ("LATENT",),
+    ),
     "SoraVideoDecode": ({"vae": "SORA_VAE", "latent": "LATENT"}, ("IMAGE",)),
     "SoraSampler": (
         {

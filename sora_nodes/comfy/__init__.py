@@ -5,7 +5,9 @@ The keys of NODE_CLASS_MAPPINGS are the `class_type` stored in every saved workf
 
 from .latent import SoraEmptyVideoLatent, SoraVideoDecode, SoraVideoEncode
 from .loader import SoraCheckpointLoader
+from .long_video import SoraLongVideo
 from .sampler import SoraSampler
+from .tasks import SoraConnectVideos, SoraExtendVideo, SoraImageToVideo, SoraInpaintScene, SoraLoopVideo
 from .text import SoraRecaptioner, SoraTextConditioner
 from .video import SoraLoadVideo, SoraSaveVideo
 
@@ -19,6 +21,12 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {
     "SoraSampler": SoraSampler,
     "SoraLoadVideo": SoraLoadVideo,
     "SoraSaveVideo": SoraSaveVideo,
+    "SoraImageToVideo": SoraImageToVideo,
+    "SoraExtendVideo": SoraExtendVideo,
+    "SoraConnectVideos": SoraConnectVideos,
+    "SoraLoopVideo": SoraLoopVideo,
+    "SoraInpaintScene": SoraInpaintScene,
+    "SoraLongVideo": SoraLongVideo,
 }
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "SoraCheckpointLoader": "Sora Checkpoint Loader",
@@ -30,4 +38,10 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "SoraSampler": "Sora Sampler",
     "SoraLoadVideo": "Sora Load Video",
     "SoraSaveVideo": "Sora Save Video",
+    "SoraImageToVideo": "Sora Image To Video",
+    "SoraExtendVideo": "Sora Extend Video",
+    "SoraConnectVideos": "Sora Connect Videos",
+    "SoraLoopVideo": "Sora Loop Video",
+    "SoraInpaintScene": "Sora Inpaint Scene",
+    "SoraLongVideo": "Sora Long Video",
 }

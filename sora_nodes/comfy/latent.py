@@ -103,7 +103,10 @@ class SoraVideoDecode:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("frames",)
-    OUTPUT_TOOLTIPS = ("Frames [T, H, W, 3] in 0..1; a batch comes out as its clips one after another.",)
+    OUTPUT_TOOLTIPS = (
+        "Frames [T, H, W, 3] in 0..1; a batch comes out as its clips one after another. A task's "
+        "kept frames and pixels are pasted back exactly.",
+    )
     FUNCTION = "decode"
 
     @classmethod
@@ -116,4 +119,9 @@ class SoraVideoDecode:
         }
 
     def decode(self, vae, latent):
-        return (decode_latent(vae, latent["samples"]),)
+        frames = decode_latent(vae, latent["samples"])  # [B*T, H, W, 3]
+        canvas = latent.get("sora_canvas")
+        if canvas is None:
+            return (frames,)
+        clips = frames.split(canvas.length)  # one canvas per batch item
+        return (torch.cat([canvas.finish(clip) for clip in clips]),)

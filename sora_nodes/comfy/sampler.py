@@ -7,12 +7,16 @@ from ..errors import SoraError
 from ..models.attention import BACKENDS
 from ..pipeline import SamplingSettings, sample_latent
 from ..preview import latent_rgb, preview_image
+from ..tasks.long_video import sample_long_video, window_count
 from .host import current_host
 from .sockets import CATEGORY, SORA_CONDITIONING, SORA_MODEL, seed_input, socket
 
 
 class SoraSampler:
-    DESCRIPTION = "Denoises a latent video under a prompt (text-to-video; style transfer with denoise < 1)."
+    DESCRIPTION = (
+        "Denoises a latent video under a prompt: text-to-video, the editing tasks' latents, long videos, "
+        "and style transfer (an encoded video with denoise < 1)."
+    )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("LATENT",)
     RETURN_NAMES = ("latent",)
@@ -79,22 +83,30 @@ class SoraSampler:
             attention=attention,
             denoise=denoise,
         )
+        plan = latent.get("sora_long")
+        if plan is not None and samples.shape[0] != 1:
+            raise SoraError(f"a long video renders one item at a time; its latent has a batch of {samples.shape[0]}")
+        windows = window_count(samples.shape[2], model, plan.overlap_frames) if plan else 1
         host = current_host()
-        bar, projection = host.progress(steps), latent_rgb(model.vae)
+        bar, projection = host.progress(steps * windows), latent_rgb(model.vae)
         host.check_interrupted()
 
         def report(step):  # k-diffusion callback: step["denoised"] is the current x0 estimate
             bar.update(step["i"] + 1, preview_image(step["denoised"], projection))
 
-        out = sample_latent(
-            model,
-            positive,
-            negative,
-            tuple(samples.shape[2:]),
-            settings,
-            batch=samples.shape[0],
-            start=samples if denoise < 1 else None,
-            condition=latent.get("sora_cond"),
-            callback=report,
-        )
+        shape = tuple(samples.shape[2:])
+        if plan is not None:
+            out = sample_long_video(model, positive, negative, shape, settings, plan, callback=report)
+        else:
+            out = sample_latent(
+                model,
+                positive,
+                negative,
+                shape,
+                settings,
+                batch=samples.shape[0],
+                start=samples if denoise < 1 else None,
+                condition=latent.get("sora_cond"),
+                callback=report,
+            )
         return ({**latent, "samples": out.cpu()},)

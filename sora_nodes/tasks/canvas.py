@@ -2,9 +2,10 @@
 which frames the output keeps.
 
 A task (image-to-video, extend, connect, loop, inpaint) lays its inputs out on one timeline of a
-length the model can render; source frames beyond its context go around the canvas unchanged. The timeline is encoded once, so the known latents are those of the clip in
-context (a causal VAE codes frames after others differently than alone), and the latent mask marks
-the cells whose pixels are all known. After decoding, the known pixels are pasted back exactly: the
+length the model can render; source frames beyond its context go around the canvas unchanged. The
+timeline is encoded once, so the known latents are those of the clip in context (a causal VAE codes
+frames after others differently than alone), and the latent mask marks the cells whose pixels are
+all known. After decoding, the known pixels are pasted back exactly: the
 VAE cannot reproduce a frame bit for bit, and a kept frame must not change.
 """
 
@@ -36,7 +37,10 @@ class TaskCanvas:
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3:
             raise ShapeError(f"canvas frames must be [T, H, W, 3], got {tuple(self.frames.shape)}")
         if tuple(self.known.shape) != tuple(self.frames.shape[:3]) or self.known.dtype != torch.bool:
-            raise ShapeError(f"canvas mask must be bool {tuple(self.frames.shape[:3])}, got {self.known.dtype} {tuple(self.known.shape)}")
+            raise ShapeError(
+                f"canvas mask must be bool {tuple(self.frames.shape[:3])}, "
+                f"got {self.known.dtype} {tuple(self.known.shape)}"
+            )
 
     @property
     def length(self) -> int:
@@ -93,7 +97,9 @@ def seam_correction(residual: Tensor, known_frames: Tensor, blend: int) -> Tenso
     w_after = weight(after, index[after] >= times)
     scale = torch.clamp(w_before + w_after, min=1)  # where both reach, interpolate between them
     w_before, w_after = w_before / scale, w_after / scale  # [T]
-    correction = w_before[:, None, None, None] * residual[index[before]] + w_after[:, None, None, None] * residual[index[after]]
+    correction = (
+        w_before[:, None, None, None] * residual[index[before]] + w_after[:, None, None, None] * residual[index[after]]
+    )
     return torch.where(known_frames[:, None, None, None], 0.0, correction)
 
 

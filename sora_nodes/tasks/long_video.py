@@ -85,7 +85,7 @@ def sample_long_video(
             (end - start, h, w),
             window_settings,
             condition=condition,
-            callback=callback and (lambda step: callback({**step, "i": step_offset + step["i"]})),
+            callback=callback and (lambda step, offset=step_offset: callback({**step, "i": offset + step["i"]})),
         ).cpu()
         done = end
     return latent

@@ -46,7 +46,7 @@ def _layout(parts: list, fmt: LatentFormat, max_frames: int, task: str) -> TaskC
     pads = range(step) if _PAD in parts else [0]
     best, best_score = None, None
     for chosen in itertools.product(*contexts, pads):
-        take = dict(zip(known_at, chosen[:-1]))
+        take = dict(zip(known_at, chosen[:-1], strict=True))
         lengths = [take[i] if i in take else chosen[-1] if p == _PAD else p for i, p in enumerate(parts)]
         total = sum(lengths)
         if total > max_frames or (total - 1) % step:
@@ -68,7 +68,7 @@ def _layout(parts: list, fmt: LatentFormat, max_frames: int, task: str) -> TaskC
 def _draw(parts: list, lengths: list[int]) -> TaskCanvas:
     h, w = next(p.frames.shape[1:3] for p in parts if isinstance(p, _Known))
     frames, known, output, lead, trail = [], [], [], None, None
-    for part, n in zip(parts, lengths):
+    for part, n in zip(parts, lengths, strict=True):
         if isinstance(part, _Known):
             inside = part.frames[len(part.frames) - n :] if part.side == "before" else part.frames[:n]
             outside = part.frames[: len(part.frames) - n] if part.side == "before" else part.frames[n:]

@@ -1,0 +1,83 @@
+"""SoraLongVideo: a prompt schedule and a length; SoraSampler chains extend windows to fill it."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import SoraError
+from ..latent_format import SORA_LATENT
+from ..tasks.long_video import LongVideoPlan
+from ..tasks.schedule import parse_schedule
+from .latent import MAX_SIZE
+from .sockets import CATEGORY, SORA_TEXT_ENCODER, socket
+
+EXAMPLE_SCHEDULE = (
+    "20: a blue square moving up on a plain mint background\n"
+    "40: a green triangle moving left on a plain mint background"
+)
+
+
+class SoraLongVideo:
+    DESCRIPTION = (
+        "A video longer than the model's context (a minute or more). SoraSampler renders it window by "
+        "window, each extending the last in latent space; the schedule changes the prompt over time."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("latent",)
+    OUTPUT_TOOLTIPS = ("An empty long latent carrying the encoded schedule; sample it with SoraSampler.",)
+    FUNCTION = "plan"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        multiple = SORA_LATENT.size_multiple(1)
+        return {
+            "required": {
+                "text_encoder": socket(SORA_TEXT_ENCODER, "Encodes the scheduled prompts (from SoraCheckpointLoader)."),
+                "schedule": socket(
+                    "STRING",
+                    "One 'SECONDS: prompt' per line; each holds until the next. Before the first, the "
+                    "sampler's positive prompt holds (leave empty for one prompt throughout).",
+                    multiline=True,
+                    default=EXAMPLE_SCHEDULE,
+                ),
+                "seconds": socket(
+                    "FLOAT", "Length of the video in seconds.", default=60.0, min=0.5, max=3600.0, step=1.0
+                ),
+                "fps": socket("FLOAT", "Frames per second.", default=8.0, min=1.0, max=120.0, step=1.0),
+                "width": socket(
+                    "INT", f"Width, a multiple of {multiple}.", default=64, min=multiple, max=MAX_SIZE, step=multiple
+                ),
+                "height": socket(
+                    "INT", f"Height, a multiple of {multiple}.", default=64, min=multiple, max=MAX_SIZE, step=multiple
+                ),
+                "overlap_frames": socket(
+                    "INT",
+                    "Frames each window knows from the one before: more holds motion better, fewer renders faster.",
+                    default=16,
+                    min=4,
+                    max=256,
+                    step=4,
+                ),
+            }
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, schedule, width, height):
+        try:
+            parse_schedule(schedule)
+            SORA_LATENT.latent_shape(1, height, width)
+        except SoraError as error:
+            return str(error)
+        return True
+
+    def plan(self, text_encoder, schedule, seconds, fps, width, height, overlap_frames):
+        entries = parse_schedule(schedule)
+        step = SORA_LATENT.frame_step
+        frames = 1 + step * math.ceil(seconds * fps / step)
+        t, h, w = SORA_LATENT.latent_shape(frames, height, width)
+        prompts = tuple(text_encoder.encode([e.prompt]) for e in entries)
+        plan = LongVideoPlan(tuple(e.start for e in entries), prompts, float(fps), overlap_frames)
+        return ({"samples": torch.zeros(1, SORA_LATENT.channels, t, h, w), "sora_long": plan, "fps": float(fps)},)
