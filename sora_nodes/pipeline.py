@@ -44,7 +44,7 @@ class SamplingSettings:
     attention: str = "auto"
     precision: str = "auto"  # DiT compute: auto = bf16 autocast on CUDA with bf16, else fp32
     denoise: float = 1.0  # < 1 starts part-way down the schedule from a given latent (SDEdit)
-    reimpose: bool = False  # the DiT sees the known region re-noised from z_c each step (RePaint-style)
+    reimpose: bool = False  # the DiT sees the known region re-noised from z_c with fresh noise each step (RePaint)
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -73,19 +73,21 @@ def flow_denoiser(
     attention: str,
     compute_dtype: torch.dtype | None = None,
     *,
-    reimpose_noise: torch.Tensor | None = None,
+    reimpose_seed: int | None = None,
 ) -> Callable:
     """k-diffusion style model(x, sigma, context, context_mask) -> denoised latent, with known latents pasted back.
 
-    With `reimpose_noise`, the DiT's input is (1 - sigma) z_c + sigma * noise in the known region,
-    exactly where a multi-step sampler's arithmetic would otherwise let it drift.
+    Pasting x0 already keeps the known region of x on (1 - sigma) z_c + sigma * noise0 for every
+    sampler here (their updates are linear in x and x0), so re-imposing means fresh noise: with
+    `reimpose_seed`, the DiT sees the known region as (1 - sigma) z_c + sigma * new noise each call.
     The DiT runs under autocast when `compute_dtype` is set; the sampler's state stays fp32."""
     cond_channels = condition.dit_channels()  # [1, C+1, T, H, W]
+    generator = None if reimpose_seed is None else torch.Generator().manual_seed(reimpose_seed)
 
     def denoise(x, sigma, *, context, context_mask):
-        if reimpose_noise is not None:
-            noise = reimpose_noise.repeat(x.shape[0] // len(reimpose_noise), 1, 1, 1, 1)  # both guidance halves
-            noised = add_noise(condition.latent.to(x.dtype).expand_as(x), noise, sigma)
+        if generator is not None:
+            noise = torch.randn(condition.latent.shape, generator=generator).to(x)  # [1, C, T, H, W]
+            noised = add_noise(condition.latent.to(x), noise, sigma.flatten()[0] if torch.is_tensor(sigma) else sigma)
             x = torch.where(condition.mask > 0.5, noised, x)
         batch_cond = cond_channels.expand(x.shape[0], *cond_channels.shape[1:]).to(x.dtype)
         with torch.autocast(x.device.type, dtype=compute_dtype, enabled=compute_dtype is not None):
@@ -130,7 +132,7 @@ def sample_latent(
     tokens = latent_shape[0] // p_t * (latent_shape[1] // p_h) * (latent_shape[2] // p_w)
     shift = settings.shift if settings.shift is not None else resolution_shift(tokens)
     sigmas = sampling_sigmas(settings.steps, settings.denoise, shift).to(device)
-    noise = x = batch_noise(shape, settings.seed, device)
+    x = batch_noise(shape, settings.seed, device)
     if settings.denoise < 1:
         if start is None:
             raise SoraError("denoise < 1 needs a latent to start from (encode a video); use 1 for text-to-video")
@@ -142,7 +144,7 @@ def sample_latent(
         condition,
         attention,
         autocast_dtype(settings.precision, device),
-        reimpose_noise=noise if settings.reimpose else None,
+        reimpose_seed=settings.seed if settings.reimpose else None,
     )
     as_args = lambda e: {  # noqa: E731
         "context": e.states.to(device).expand(batch, -1, -1),

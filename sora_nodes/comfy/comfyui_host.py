@@ -12,7 +12,7 @@ import torch
 from ..bundle import MODELS_DIR
 from ..errors import SoraError
 from ..model_cache import clear_model_cache
-from .host import MODEL_EXTENSIONS, MODEL_FOLDER, VIDEO_EXTENSIONS, _files, _inside
+from .host import INPUT_EXTENSIONS, MODEL_EXTENSIONS, MODEL_FOLDER, _files, _inside
 
 PREVIEW_MAX_SIZE = 512  # pixels; the stock frontend shows the preview at node size anyway
 
@@ -55,7 +55,7 @@ class ComfyUIHost:
         return Path(path)
 
     def input_names(self) -> list[str]:
-        return _files([Path(self.folder_paths.get_input_directory())], VIDEO_EXTENSIONS)
+        return _files([Path(self.folder_paths.get_input_directory())], INPUT_EXTENSIONS)
 
     def input_path(self, name: str) -> Path:
         folder = Path(self.folder_paths.get_input_directory())

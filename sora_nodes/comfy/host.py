@@ -25,6 +25,8 @@ from ..errors import SoraError
 MODEL_FOLDER = "sora"  # models/sora/, the folder name registered with ComfyUI
 MODEL_EXTENSIONS = {".safetensors"}
 VIDEO_EXTENSIONS = {".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif", ".m4v"}
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}  # SoraLoadVideo loads these as 1-frame videos
+INPUT_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
 
 
 class Interrupted(Exception):
@@ -102,7 +104,7 @@ class HeadlessHost:
         return _inside(self.models, name, "checkpoint", "put .safetensors files in models/sora/")
 
     def input_names(self) -> list[str]:
-        return _files([self.input], VIDEO_EXTENSIONS)
+        return _files([self.input], INPUT_EXTENSIONS)
 
     def input_path(self, name: str) -> Path:
         if Path(name).is_absolute():  # headless graphs may name any file the user can read

@@ -1,4 +1,4 @@
-"""Video files: load frames from the input folder, save H.264 MP4s that carry their workflow."""
+"""Video files: load frames (or a still image) from the input folder, save H.264 MP4s that carry their workflow."""
 
 from __future__ import annotations
 
@@ -8,18 +8,26 @@ from ..errors import SoraError
 from ..model_cache import file_fingerprint
 from ..output_files import resolve_prefix, save_new_file
 from ..video_io import read_video, write_video
-from .host import current_host
+from .host import IMAGE_EXTENSIONS, current_host
 from .sockets import CATEGORY, socket
 
 FORMATS = {"video/h264-mp4": ".mp4"}
+# A still image has no frame rate (PyAV's image reader claims 25); give the default model's own.
+IMAGE_FPS = 8.0
 
 
 class SoraLoadVideo:
-    DESCRIPTION = "Loads a video file from ComfyUI's input folder as frames (upload with the button)."
+    DESCRIPTION = (
+        "Loads a video file from ComfyUI's input folder as frames (upload with the button); "
+        "a still image loads as a 1-frame video, e.g. for image-to-video."
+    )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE", "FLOAT")
     RETURN_NAMES = ("frames", "fps")
-    OUTPUT_TOOLTIPS = ("The frames [T, H, W, 3] in 0..1.", "The file's frame rate.")
+    OUTPUT_TOOLTIPS = (
+        "The frames [T, H, W, 3] in 0..1; one frame for a still image.",
+        f"The file's frame rate ({IMAGE_FPS:g} for a still image).",
+    )
     FUNCTION = "load"
 
     @classmethod
@@ -28,7 +36,9 @@ class SoraLoadVideo:
             "required": {
                 "video": socket(
                     current_host().input_names(),
-                    "A video in the input folder (mp4, webm, mkv, mov...).",
+                    "A video in the input folder (mp4, webm, mkv, mov...), or a still image (png, jpg, webp, "
+                    "bmp) as one frame. The button uploads videos; put images in the input folder or "
+                    "upload them with Load Image.",
                     video_upload=True,
                 )
             }
@@ -47,7 +57,10 @@ class SoraLoadVideo:
         return True
 
     def load(self, video):
-        frames, fps = read_video(current_host().input_path(video))
+        path = current_host().input_path(video)
+        frames, fps = read_video(path)
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            return (frames[:1], IMAGE_FPS)
         return (frames, fps)
 
 

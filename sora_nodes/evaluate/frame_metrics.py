@@ -59,7 +59,7 @@ def loop_seam(frames) -> float:
     """Difference from the last frame back to the first, over the median consecutive difference: the
     seam a viewer sees each time the loop restarts."""
     video = levels(frames)
-    diffs = consecutive_differences(video)
+    diffs = consecutive_differences(frames)
     wrap = float(np.abs(video[-1] - video[0]).mean())
     return wrap / max(float(np.median(diffs)), 1e-6)
 

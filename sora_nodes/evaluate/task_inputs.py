@@ -8,12 +8,11 @@ change between frames is the object's own (and, in generated frames, the model's
 from __future__ import annotations
 
 import dataclasses
-import random
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..world import OBJECT_COLORS, SHAPES, ObjectSpec, Scene, SceneSpec, describe, make_clip, object_geometry
+from ..world import OBJECT_COLORS, SHAPES, ObjectSpec, Scene, SceneSpec, make_clip, object_geometry
 from ..world.render import render_scene
 
 COLORS = tuple(OBJECT_COLORS)
@@ -56,7 +55,11 @@ def recoloured(item: TaskInput, seed: int, i: int, color: str) -> TaskInput:
     """The same scene and caption wording with the object in another colour (style transfer's target)."""
     spec = ObjectSpec(shape=item.shape, color=color, size="medium", motion=item.motion)
     clip = make_clip(
-        seed + i, frames=len(item.frames), fps=item.scene.fps, spec=SceneSpec((spec,), camera="static"), exclude=frozenset()
+        seed + i,
+        frames=len(item.frames),
+        fps=item.scene.fps,
+        spec=SceneSpec((spec,), camera="static"),
+        exclude=frozenset(),
     )
     return TaskInput(clip.frames, clip.caption, color, item.shape, item.motion, clip.scene)
 
@@ -93,17 +96,15 @@ def inpaint_input(seed: int, i: int, frames: int, cell: int = 8) -> InpaintInput
     new = _object(seed, i, ("static",))
     mover_color = _pick(tuple(c for c in COLORS if c != new.color), seed, i + 3)
     mover = ObjectSpec(shape=_pick(SHAPES, seed, i + 1), color=mover_color, size="small", motion=_pick(MOVERS, seed, i))
-    for attempt in range(100):
+    for attempt in range(100):  # noqa: B007 (the last attempt is the one used)
         world_seed = (seed + i) * 100 + attempt
-        rng = random.Random(world_seed)
-        full = make_clip(world_seed, frames=frames, spec=SceneSpec((mover, new), camera="static", occlusion=False)).scene
+        clip = make_clip(world_seed, frames=frames, spec=SceneSpec((mover, new), camera="static", occlusion=False))
+        full = clip.scene
         placed = full.objects[1]
         cx, cy, r, _ = object_geometry(full, placed, 0)
         box = _box_around(cx, cy, r * 1.35, (full.width, full.height), cell)
         if _disjoint(full, full.objects[0], box):
             break
-    rng = random.Random(world_seed)
-    caption = describe(full, rng)
     source_scene = dataclasses.replace(full, objects=full.objects[:1])
-    source = TaskInput(render_scene(source_scene), caption, new.color, new.shape, "static", source_scene)
-    return InpaintInput(source, box, render_scene(full))
+    source = TaskInput(render_scene(source_scene), clip.caption, new.color, new.shape, "static", source_scene)
+    return InpaintInput(source, box, clip.frames)

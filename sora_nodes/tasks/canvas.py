@@ -81,8 +81,8 @@ def seam_correction(residual: Tensor, known_frames: Tensor, blend: int) -> Tenso
 
     Pasting a kept frame exactly replaces the VAE's reconstruction of it, which is off by its
     coding error, so the first new frame would differ from the kept one by that error on top of
-    the motion. The error of each kept frame next to new ones is carried into them and fades out
-    linearly over `blend` frames; between two kept frames (connect) the two errors are
+    the motion. The error of each kept frame next to new ones is carried whole into the first new
+    frame and fades out linearly over the next `blend`; between two kept frames (connect) the two errors are
     interpolated. residual [T, H, W, 3] = source - decoded; known_frames [T] bool."""
     t = len(residual)
     times = torch.arange(t, dtype=torch.float32)
@@ -92,7 +92,7 @@ def seam_correction(residual: Tensor, known_frames: Tensor, blend: int) -> Tenso
     gap = times[:, None] - index[None].float()  # [T, K]: time since each known frame (negative: until it)
     before = torch.where(gap >= 0, gap, torch.inf).argmin(1)  # [T]: the nearest known frame at or before
     after = torch.where(gap <= 0, -gap, torch.inf).argmin(1)  # [T]: the nearest known frame at or after
-    weight = lambda k, ok: torch.where(ok, (1 - (times - index[k]).abs() / blend).clamp(min=0), 0.0)  # noqa: E731
+    weight = lambda k, ok: torch.where(ok, (1 - ((times - index[k]).abs() - 1) / blend).clamp(0, 1), 0.0)  # noqa: E731
     w_before = weight(before, index[before] <= times)
     w_after = weight(after, index[after] >= times)
     scale = torch.clamp(w_before + w_after, min=1)  # where both reach, interpolate between them
