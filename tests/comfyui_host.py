@@ -300,6 +300,15 @@ def shared_server(request: pytest.FixtureRequest, mode: str, name: str = "") -> 
     return _servers[key]
 
 
+def provide_sample_inputs(server: ComfyServer) -> None:
+    """Copies the task workflows' sample inputs (workflows/inputs/) into the server's input folder."""
+    import shutil
+
+    for path in (REPO / "workflows" / "inputs").glob("*"):
+        if path.is_file():
+            shutil.copy2(path, server.input / path.name)
+
+
 def api_workflows() -> list[Path]:
     return sorted((REPO / "workflows" / "api").glob("*.json"))
 
@@ -379,18 +388,44 @@ def layout(graph: dict, title_height: float) -> dict[int, tuple[float, float]]:
     return positions
 
 
+def wait_until_sizes_settle(page, quiet_ms: int = 1000, timeout_ms: int = 15_000) -> None:
+    """Waits until no node has changed size for `quiet_ms` (or `timeout_ms` passed)."""
+    page.evaluate(
+        """async ([quiet, timeout]) => {
+            const sizes = () => JSON.stringify(app.graph._nodes.map(n => [n.id, ...n.size]));
+            const start = performance.now();
+            let last = sizes(), since = start;
+            while (performance.now() - since < quiet && performance.now() - start < timeout) {
+                await new Promise(r => setTimeout(r, 100));
+                const now = sizes();
+                if (now !== last) { last = now; since = performance.now(); }
+            }
+        }""",
+        [quiet_ms, timeout_ms],
+    )
+
+
 def serialized_graph(page) -> dict:
     """The graph as the frontend saves it. Through JSON text: Playwright would turn `undefined` into null,
     which the frontend's own schema then rejects when the file is opened."""
     return json.loads(page.evaluate("() => JSON.stringify(app.graph.serialize())"))
 
 
-def export_ui_workflow(page, api: dict, name: str, sizes: dict[str, tuple[int, int]] | None = None) -> dict:
+def export_ui_workflow(
+    page, api: dict, name: str, sizes: dict[str, tuple[int, int]] | None = None, fixed_seeds: tuple[str, ...] = ()
+) -> dict:
     """Load an API-format graph into the frontend, lay it out, and return the UI-format graph it saves.
 
-    `sizes` maps a class_type to a node size (e.g. room for a video preview).
+    `sizes` maps a class_type to a node size (e.g. room for a video preview). The seeds of the
+    `fixed_seeds` class_types keep their value after a run ("control after generate" = fixed).
     """
     page.evaluate("async ([api, name]) => await app.loadApiJson(api, name)", [api, name])
+    wait_until_sizes_settle(page)  # a loader grows when its video preview arrives
+    page.evaluate(
+        """(types) => app.graph._nodes.filter(n => types.includes(n.type)).forEach(n => n.widgets
+               .filter(w => w.name === 'control_after_generate').forEach(w => { w.value = 'fixed' }))""",
+        list(fixed_seeds),
+    )
     page.evaluate(f"() => app.graph._nodes.forEach(n => n.setSize([Math.max(n.size[0], {MIN_WIDTH}), n.size[1]]))")
     for class_type, size in (sizes or {}).items():
         page.evaluate(
@@ -442,9 +477,20 @@ def main(argv: list[str]) -> int:
 
     with tempfile.TemporaryDirectory() as root:
         server = start_server(comfy, "link", Path(root))
+        provide_sample_inputs(server)  # the loaders' file lists must hold the files the workflow names
         try:
             with frontend(server) as (page, _):
-                graph = export_ui_workflow(page, load_json(api_file), api_file.stem, {"SoraSaveVideo": (320, 420)})
+                api = load_json(api_file)
+                # A recaptioner whose prompt describes an input clip keeps its seed: the seed places the
+                # objects in the caption, and the shipped one matches the clip.
+                describes_input = any(node["class_type"] == "SoraLoadVideo" for node in api.values())
+                graph = export_ui_workflow(
+                    page,
+                    api,
+                    api_file.stem,
+                    {"SoraSaveVideo": (320, 420)},
+                    fixed_seeds=("SoraRecaptioner",) if describes_input else (),
+                )
                 bad = overlaps(graph, page.evaluate("() => LiteGraph.NODE_TITLE_HEIGHT"))
                 if bad:
                     print(f"overlapping nodes: {bad}", file=sys.stderr)

@@ -11,9 +11,20 @@ import time
 from pathlib import Path
 
 import pytest
-from comfyui_host import PACK_DIR_NAME, ComfyServer, Run, api_workflows, load_json, shared_server, ui_twin
+from comfyui_host import (
+    PACK_DIR_NAME,
+    ComfyServer,
+    Run,
+    api_workflows,
+    load_json,
+    provide_sample_inputs,
+    shared_server,
+    ui_twin,
+)
+from shipped_workflows import FPS, OUTPUT_FRAMES, SIZE, WORKFLOWS
 
-from sora_nodes.video_io import read_video, read_video_tags, write_video
+from sora_nodes.comfy import NODE_CLASS_MAPPINGS
+from sora_nodes.video_io import read_video, read_video_tags
 
 DEFAULT_MODEL = "sora-default.safetensors"
 COMBO = list  # object_info gives a combo's options where other inputs give a type name
@@ -90,33 +101,31 @@ def loads_in_log(server: ComfyServer) -> list[str]:
 
 
 def provide_inputs(server: ComfyServer, prompt: dict) -> None:
-    """Workflows that load a clip get a generated 64x64, 17-frame one under the name they ask for."""
-    import torch
-
+    """The shipped sample inputs go into the server's input folder, as a user would upload them."""
+    provide_sample_inputs(server)
     for node_id in nodes_of(prompt, "SoraLoadVideo"):
-        target = server.input / prompt[node_id]["inputs"]["video"]
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            t = torch.linspace(0, 1, 17)[:, None, None, None]
-            write_video(target, (t * torch.ones(17, 64, 64, 3)).clamp(0, 1), 8.0)
+        name = prompt[node_id]["inputs"]["video"]
+        assert (server.input / name).is_file(), f"node {node_id} loads {name!r}, which is not in {WORKFLOWS / 'inputs'}"
 
 
-def expected_clip(prompt: dict) -> tuple[int, int, int]:
-    """(frames, height, width) the graph renders: from its empty latent, else from the generated input clip."""
-    latents = nodes_of(prompt, "SoraEmptyVideoLatent")
-    if not latents:
-        return 17, 64, 64
-    inputs = prompt[latents[0]]["inputs"]
+def expected_clip(prompt: dict, name: str | None = None) -> tuple[int, int, int]:
+    """(frames, height, width) the graph renders: a shipped workflow's by `name`, else from its empty latent."""
+    if name is not None:
+        return OUTPUT_FRAMES[name], *SIZE
+    (latent,) = nodes_of(prompt, "SoraEmptyVideoLatent")
+    inputs = prompt[latent]["inputs"]
     return inputs["frames"] * inputs["batch_size"], inputs["height"], inputs["width"]
 
 
-def check_saved_video(server: ComfyServer, run: Run, prompt: dict, workflow: dict, tmp_path: Path) -> Path:
+def check_saved_video(
+    server: ComfyServer, run: Run, prompt: dict, workflow: dict, tmp_path: Path, name: str | None = None
+) -> Path:
     """The run succeeded and every SoraSaveVideo wrote an MP4 of the graph's size that carries the graph."""
     assert run.ended_with == "execution_success", f"{run.of_type('execution_error')}\n{server.log_tail()}"
     assert run.history["status"]["status_str"] == "success", run.history["status"]
     saves = nodes_of(prompt, "SoraSaveVideo")
     assert saves, "the workflow has no SoraSaveVideo"
-    frames, height, width = expected_clip(prompt)
+    frames, height, width = expected_clip(prompt, name)
     for save in saves:
         ui = run.outputs(save)
         assert ui.get("animated") == [True], ui
@@ -126,7 +135,8 @@ def check_saved_video(server: ComfyServer, run: Run, prompt: dict, workflow: dic
         path.write_bytes(server.view(entry))
         video, fps = read_video(path)
         assert tuple(video.shape) == (frames, height, width, 3)
-        assert fps == pytest.approx(prompt[save]["inputs"]["fps"])
+        fps_input = prompt[save]["inputs"]["fps"]
+        assert fps == pytest.approx(FPS if isinstance(fps_input, list) else fps_input)  # linked: the sample clip's
         tags = read_video_tags(path)
         # ComfyUI adds each node's IS_CHANGED result to the prompt it hands to the nodes
         saved = {
@@ -138,16 +148,24 @@ def check_saved_video(server: ComfyServer, run: Run, prompt: dict, workflow: dic
 
 
 def check_sampler_reported(run: Run, prompt: dict) -> None:
+    """One bar per sampler that ends full: `steps` long, or steps x windows for a long video."""
+    long_video = bool(nodes_of(prompt, "SoraLongVideo"))
     for sampler in nodes_of(prompt, "SoraSampler"):
         steps = prompt[sampler]["inputs"]["steps"]
         progress = [p for p in run.of_type("progress") if p["node"] == sampler]
-        assert progress and progress[-1]["value"] == steps and all(p["max"] == steps for p in progress), progress
+        assert progress, f"the sampler reported no progress: {run.of_type('progress')[:3]}"
+        total = progress[-1]["max"]
+        assert progress[-1]["value"] == total and all(p["max"] == total for p in progress), progress
+        if long_video:
+            assert total > steps and total % steps == 0, (total, steps)
+        else:
+            assert total == steps, (total, steps)
         assert run.previews.get(sampler, 0) >= 1, f"no preview image arrived while the sampler ran: {run.previews}"
 
 
 def test_pack_imports_and_lists_every_node(server):
     info = server.object_info()
-    missing = sorted(set(CONTRACT) - set(info))
+    missing = sorted((set(CONTRACT) | set(NODE_CLASS_MAPPINGS)) - set(info))
     assert not missing, f"/object_info lacks {missing}\n{server.log_tail()}"
     for name, (inputs, outputs) in CONTRACT.items():
         node = info[name]
@@ -186,8 +204,9 @@ def test_shipped_workflow_renders(server, api_file, tmp_path):
     workflow = load_json(twin) if twin.is_file() else {"note": f"{api_file.name} has no UI twin"}
     provide_inputs(server, prompt)
     run = server.run(prompt, workflow)
-    check_saved_video(server, run, prompt, workflow, tmp_path)
+    check_saved_video(server, run, prompt, workflow, tmp_path, api_file.stem)
     check_sampler_reported(run, prompt)
+    print(f"\n{api_file.stem} rendered in {run.seconds:.1f} s")
 
 
 def test_base_directory_mode_renders(base_server, tmp_path):
@@ -295,10 +314,13 @@ def test_saved_graph_carries_no_local_paths(server, tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["link", "base"])
-def test_example_workflow_is_a_template(request, mode):
+def test_every_example_workflow_is_a_template(request, mode):
     server = shared_server(request, mode)
     templates = server.get("/workflow_templates").json()
-    assert "text_to_video" in templates.get(PACK_DIR_NAME, []), templates
-    served = server.get(f"/api/workflow_templates/{PACK_DIR_NAME}/text_to_video.json")
-    assert served.status_code == 200
-    assert served.json() == load_json(Path(__file__).resolve().parent.parent / "workflows" / "text_to_video.json")
+    shipped = sorted(path.stem for path in WORKFLOWS.glob("*.json"))
+    assert set(OUTPUT_FRAMES) <= set(shipped)
+    assert sorted(templates.get(PACK_DIR_NAME, [])) == shipped, templates  # not the API twins, not the inputs
+    for name in shipped:
+        served = server.get(f"/api/workflow_templates/{PACK_DIR_NAME}/{name}.json")
+        assert served.status_code == 200, name
+        assert served.json() == load_json(WORKFLOWS / f"{name}.json")

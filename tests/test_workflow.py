@@ -454,7 +454,7 @@ def test_each_shipped_workflow_validates_against_the_real_nodes(path):
 
     mapping = real_mapping()
     graph_ = load_workflow(path)
-    with use_host(HeadlessHost(input=path.parent / "input")):
+    with use_host(HeadlessHost(input=WORKFLOWS / "inputs")):  # the task workflows' sample inputs
         if workflow_format(graph_) == "ui":
             graph_ = ui_to_api(graph_, mapping, str(path))
         validate(graph_, mapping, str(path))
@@ -462,19 +462,21 @@ def test_each_shipped_workflow_validates_against_the_real_nodes(path):
 
 # ---------------------------------------------------------------- against the real ComfyUI frontend (1.27)
 
+# The edits find nodes by type (window.byType), since node ids differ between the shipped workflows.
+BY_TYPE = "() => { window.byType = (type) => app.graph._nodes.find(n => n.type === type) }"
 FRONTEND_EDITS = {
     "as saved": None,
-    "sampler bypassed": "() => { app.graph.getNodeById(6).mode = 4 }",
-    "sampler muted": "() => { app.graph.getNodeById(6).mode = 2 }",
+    "sampler bypassed": "() => { byType('SoraSampler').mode = 4 }",
+    "sampler muted": "() => { byType('SoraSampler').mode = 2 }",
     "primitive on a widget, reroute on a socket": """() => {
-        const sampler = app.graph.getNodeById(6), decode = app.graph.getNodeById(7);
+        const sampler = byType("SoraSampler"), decode = byType("SoraVideoDecode");
         const primitive = LiteGraph.createNode("PrimitiveNode");
         app.graph.add(primitive);
         primitive.connect(0, sampler, sampler.inputs.findIndex(i => i.name === "steps"));
         primitive.widgets[0].value = 7;
         const reroute = LiteGraph.createNode("Reroute");
         app.graph.add(reroute);
-        app.graph.getNodeById(1).connect(1, reroute, 0);
+        byType("SoraCheckpointLoader").connect(1, reroute, 0);
         reroute.connect(0, decode, 0);
     }""",
 }
@@ -501,6 +503,7 @@ def test_conversion_matches_what_the_real_frontend_queues(request):
     queue = "async () => { const r = await app.graphToPrompt(); return {workflow: r.workflow, output: r.output}; }"
     cases = [(f"{path.name}, {edit}", path, js) for path in UI_FILES for edit, js in FRONTEND_EDITS.items()]
     with frontend(server) as (page, _), use_host(HeadlessHost(input=server.input, output=server.output)):
+        page.evaluate(BY_TYPE)
         for name, path, js in cases:
             page.evaluate("async (g) => { await app.loadGraphData(g); }", load_workflow(path))
             if js:
