@@ -49,9 +49,10 @@ CONTRACT = {  # class -> (input socket types by name, output types); the fronten
             "fps": "FLOAT",
             "width": "INT",
             "height": "INT",
+            "recaption": "BOOLEAN",
             "overlap_frames": "INT",
         },
-        ("LATENT",),
+        ("LATENT", "FLOAT"),
     ),
     "SoraVideoDecode": ({"vae": "SORA_VAE", "latent": "LATENT"}, ("IMAGE",)),
     "SoraSampler": (

@@ -96,7 +96,9 @@ def test_long_video_node_chains_windows_with_one_progress_bar(loaded, prompts):
     node = NODES["SoraLongVideo"]
     assert "SECONDS: prompt" in node.VALIDATE_INPUTS(schedule="soon: a red circle", width=64, height=64)
     assert node.VALIDATE_INPUTS(schedule="", width=64, height=64) is True
-    latent = node().plan(loaded[2], "3: a blue square moving up on a plain mint background", 6.0, 8.0, 64, 64, 16)[0]
+    latent = node().plan(
+        loaded[2], "3: a blue square moving up on a plain mint background", 6.0, 8.0, 64, 64, True, 16
+    )[0]
     assert latent["samples"].shape == (1, 16, 13, 8, 8)  # 49 frames
     with use_host(Recorder()) as host:
         out = sample(loaded, prompts, latent, steps=3)

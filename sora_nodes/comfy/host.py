@@ -111,7 +111,13 @@ class HeadlessHost:
             if not Path(name).is_file():
                 raise SoraError(f"video {name!r} does not exist")
             return Path(name)
-        return _inside([self.input], name, "video", "pass an absolute path or put the file in the input folder")
+        return _inside(
+            [self.input],
+            name,
+            "video",
+            "put the file in the input folder, pass an absolute path, or point `sora run --input-dir` at its folder "
+            "(the shipped samples are in workflows/inputs)",
+        )
 
     def output_dir(self) -> Path:
         return self.output

@@ -8,6 +8,7 @@ import torch
 
 from ..errors import SoraError
 from ..latent_format import SORA_LATENT
+from ..recaption import recaption as rewrite
 from ..tasks.long_video import LongVideoPlan
 from ..tasks.schedule import parse_schedule
 from .latent import MAX_SIZE
@@ -25,9 +26,12 @@ class SoraLongVideo:
         "window, each extending the last in latent space; the schedule changes the prompt over time."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("LATENT",)
-    RETURN_NAMES = ("latent",)
-    OUTPUT_TOOLTIPS = ("An empty long latent carrying the encoded schedule; sample it with SoraSampler.",)
+    RETURN_TYPES = ("LATENT", "FLOAT")
+    RETURN_NAMES = ("latent", "fps")
+    OUTPUT_TOOLTIPS = (
+        "An empty long latent carrying the encoded schedule; sample it with SoraSampler.",
+        "The frame rate, for SoraSaveVideo.",
+    )
     FUNCTION = "plan"
 
     @classmethod
@@ -53,6 +57,11 @@ class SoraLongVideo:
                 "height": socket(
                     "INT", f"Height, a multiple of {multiple}.", default=64, min=multiple, max=MAX_SIZE, step=multiple
                 ),
+                "recaption": socket(
+                    "BOOLEAN",
+                    "Rewrite each scheduled prompt in the model's caption style, as SoraRecaptioner does.",
+                    default=True,
+                ),
                 "overlap_frames": socket(
                     "INT",
                     "Frames each window knows from the one before: more holds motion better, fewer renders faster.",
@@ -73,11 +82,13 @@ class SoraLongVideo:
             return str(error)
         return True
 
-    def plan(self, text_encoder, schedule, seconds, fps, width, height, overlap_frames):
+    def plan(self, text_encoder, schedule, seconds, fps, width, height, recaption, overlap_frames):
         entries = parse_schedule(schedule)
         step = SORA_LATENT.frame_step
         frames = 1 + step * math.ceil(seconds * fps / step)
         t, h, w = SORA_LATENT.latent_shape(frames, height, width)
-        prompts = tuple(text_encoder.encode([e.prompt]) for e in entries)
+        texts = [rewrite(e.prompt, width=width, height=height, fps=fps, enabled=recaption).text for e in entries]
+        prompts = tuple(text_encoder.encode([text]) for text in texts)
         plan = LongVideoPlan(tuple(e.start for e in entries), prompts, float(fps), overlap_frames)
-        return ({"samples": torch.zeros(1, SORA_LATENT.channels, t, h, w), "sora_long": plan, "fps": float(fps)},)
+        latent = {"samples": torch.zeros(1, SORA_LATENT.channels, t, h, w), "sora_long": plan, "fps": float(fps)}
+        return (latent, float(fps))
