@@ -1,4 +1,5 @@
-"""`sora eval`: score videos rendered from prompts with known answers (the project's quality benchmark)."""
+"""`sora eval`: score videos rendered from prompts with known answers (the project's quality benchmark);
+with --task, score an editing task (image-to-video, extend, connect, loop, inpaint, style transfer, long video)."""
 
 import argparse
 import json
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from .prompts import load_prompts
 from .run import ATTRIBUTES, SOURCES, evaluate
+from .tasks import TASKS
 
 
 def _positive_int(text: str) -> int:
@@ -44,10 +46,71 @@ def print_table(report: dict, file=None) -> None:
         print(f"    {motion:8s} {_percent(entry['accuracy'])} of {entry['n']:3d}   detected: {seen}", file=file)
 
 
+def _figure(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    return "-" if value is None else f"{value:.3g}"
+
+
+def print_task_table(report: dict, file=None) -> None:
+    """One block per task: every figure's median and range over the samples, then each floor's verdict."""
+    file = file or sys.stdout
+    for name, task in report["tasks"].items():
+        print(f"{name}: {task['samples']} sample(s), seed {task['seed']}, {task['seconds']:.1f} s", file=file)
+        for figure, spread in task["spread"].items():
+            if "true" in spread:
+                print(f"  {figure:24s} {spread['true']} of {spread['of']} samples", file=file)
+                continue
+            low, mid, high = (_figure(spread[k]) for k in ("min", "median", "max"))
+            print(f"  {figure:24s} median {mid:>7s}   range {low} .. {high}", file=file)
+        for figure, floor in task["floors"].items():
+            sign = ">=" if floor["at_least"] else "<="
+            verdict = "pass" if floor["pass"] else "FAIL"
+            worst = _figure(floor["worst"])
+            print(f"  floor {figure:18s} worst {worst:>7s}  {sign} {floor['limit']:g}: {verdict}", file=file)
+        for row in task["rows"]:
+            if "plot" in row:
+                print(f"  plot: {row['plot']}", file=file)
+    print(f"{len(report['tasks'])} task(s) in {report['seconds']:.1f} s ({report['model']})", file=file)
+
+
+def cmd_task_eval(args) -> int:
+    import time
+
+    from ..cli import pick_device
+    from ..errors import SoraError
+    from .tasks import TaskModel, run_task
+
+    if args.source != "model":
+        raise SoraError(f"--task scores the model; --source {args.source} applies only to the text-to-video benchmark")
+    start = time.perf_counter()
+    tm = TaskModel(args.model, device=pick_device(args.device), steps=args.steps, cfg=args.cfg)
+    names = TASKS if args.task == "all" else (args.task,)
+    tasks = {}
+    for name in names:
+        if not args.quiet:
+            print(f"eval task {name} ...", file=sys.stderr, flush=True)
+        tasks[name] = run_task(name, tm, seed=args.seed, samples=args.samples, out_dir=args.out)
+    report = {
+        "model": str(tm.path),
+        "seed": args.seed,
+        "seconds": round(time.perf_counter() - start, 2),
+        "tasks": tasks,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_task_table(report)
+    return 0
+
+
 def cmd_eval(args) -> int:
     from tqdm import tqdm
 
     from ..cli import pick_device
+
+    if args.task is not None:
+        return cmd_task_eval(args)
 
     prompts = load_prompts(args.prompts)[: args.limit]
     device = "cpu" if args.source == "world" else pick_device(args.device)
@@ -101,4 +164,21 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--json", action="store_true", help="print the full report (with per-prompt rows) as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tasks = p.add_argument_group("editing tasks (--task)")
+    tasks.add_argument(
+        "--task",
+        choices=(*TASKS, "all"),
+        default=None,
+        help="score an editing task on world clips instead of text-to-video prompts",
+    )
+    tasks.add_argument("--seed", type=int, default=0, help="sample i uses world and sampling seed SEED + i (default 0)")
+    tasks.add_argument(
+        "--samples", type=_positive_int, default=None, help="samples per task (default: a few, per task)"
+    )
+    tasks.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/task_eval"),
+        help="folder for the long-video chart (default runs/task_eval)",
+    )
     p.set_defaults(func=cmd_eval)

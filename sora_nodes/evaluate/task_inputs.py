@@ -13,13 +13,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..world import OBJECT_COLORS, SHAPES, ObjectSpec, Scene, SceneSpec, make_clip, object_geometry
-from ..world.render import render_scene
+from ..world.render import SQUARE_HALF_SIDE, TRIANGLE_CIRCUMRADIUS, render_scene
 
 COLORS = tuple(OBJECT_COLORS)
 MOVERS = ("right", "left", "up", "down", "fall")  # motions whose every step the jump threshold bounds
-JOIN_MOTIONS = ("right", "bounce", "left", "fall", "up", "down")  # extend, connect: a clip that keeps moving
-LOOP_MOTIONS = ("bounce", "right", "spin", "down", "left", "grow")
+JOIN_MOTIONS = ("right", "left", "up", "down")  # extend, connect: steady speed, so the world's own seam ratio is ~1
+# (a bounce or a fall changes speed, and the world's own ratio at a seam reaches 2)
+STYLE_MOTIONS = ("right", "static", "left", "up", "down")  # motions the VAE reconstructs (fast ones blur away)
+LOOP_MOTIONS = ("bounce", "spin")  # no net travel: a mover must come back over 16 steps in 8 frames, so even a
+# perfect loop of one shows a seam of ~1.8
 LONG_MOTIONS = ("bounce", "spin", "static")  # motions that stay in frame for a minute
+
+REACH = {"circle": 1.0, "square": SQUARE_HALF_SIDE * 2**0.5, "triangle": TRIANGLE_CIRCUMRADIUS}  # x radius: the
+# farthest a shape's outline reaches from its centre
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,8 @@ class InpaintInput:
 
 
 def _box_around(cx: float, cy: float, r: float, size: tuple[int, int], cell: int) -> tuple[int, int, int, int]:
-    """The smallest box on the `cell` grid holding a circle of radius r + 2 px around (cx, cy)."""
+    """The smallest box on the `cell` grid holding a circle of radius r + 2 px around (cx, cy): the new object
+    and its blurred rim."""
     w, h = size
     x0, y0 = int(max(0, (cx - r - 2) // cell * cell)), int(max(0, (cy - r - 2) // cell * cell))
     x1, y1 = int(min(w, -(-(cx + r + 2) // cell) * cell)), int(min(h, -(-(cy + r + 2) // cell) * cell))
@@ -84,7 +91,7 @@ def _disjoint(scene: Scene, obj, box: tuple[int, int, int, int], margin: float =
     for f in range(scene.frames):
         cx, cy, r, _ = object_geometry(scene, obj, f)
         nx, ny = min(max(cx, x), x + bw), min(max(cy, y), y + bh)  # nearest point of the box
-        if (cx - nx) ** 2 + (cy - ny) ** 2 < (r * 1.35 + margin) ** 2:  # 1.35: a triangle's corner reaches further
+        if (cx - nx) ** 2 + (cy - ny) ** 2 < (r * REACH[obj.shape] + margin) ** 2:
             return False
     return True
 
@@ -102,7 +109,7 @@ def inpaint_input(seed: int, i: int, frames: int, cell: int = 8) -> InpaintInput
         full = clip.scene
         placed = full.objects[1]
         cx, cy, r, _ = object_geometry(full, placed, 0)
-        box = _box_around(cx, cy, r * 1.35, (full.width, full.height), cell)
+        box = _box_around(cx, cy, r * REACH[new.shape], (full.width, full.height), cell)
         if _disjoint(full, full.objects[0], box):
             break
     source_scene = dataclasses.replace(full, objects=full.objects[:1])

@@ -14,7 +14,7 @@ def plot_long_video(segments: list[dict], color: str, world_sharpness: float, pa
 
     path.parent.mkdir(parents=True, exist_ok=True)
     times = [s["start_s"] for s in segments]
-    fig, drift_axis = plt.subplots(figsize=(7, 3.5), dpi=100)
+    fig, drift_axis = plt.subplots(figsize=(7, 3.8), dpi=100)
     drift = [float("nan") if s["color_drift"] is None else s["color_drift"] for s in segments]
     drift_axis.plot(times, drift, "o-", color="tab:red", label=f"{color} drift from palette")
     drift_axis.set_xlabel("segment start (s)")
@@ -22,12 +22,12 @@ def plot_long_video(segments: list[dict], color: str, world_sharpness: float, pa
     drift_axis.set_ylim(bottom=0)
     sharp_axis = drift_axis.twinx()
     sharp_axis.plot(times, [s["sharpness"] for s in segments], "s-", color="tab:blue", label="sharpness")
-    sharp_axis.axhline(world_sharpness, color="tab:blue", linestyle=":", label="world's own frames")
+    sharp_axis.axhline(world_sharpness, color="tab:blue", linestyle=":", label="sharpness of the world's frames")
     sharp_axis.set_ylabel("sharpness (mean gradient, levels/px)", color="tab:blue")
     sharp_axis.set_ylim(bottom=0)
     lines = drift_axis.get_legend_handles_labels()[0] + sharp_axis.get_legend_handles_labels()[0]
     labels = drift_axis.get_legend_handles_labels()[1] + sharp_axis.get_legend_handles_labels()[1]
-    drift_axis.legend(lines, labels, loc="lower left", fontsize=8)
+    drift_axis.legend(lines, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8)
     drift_axis.set_title(
         f"long video: {len(segments)} segments of {times[1] - times[0]:g} s" if len(times) > 1 else "long video"
     )
