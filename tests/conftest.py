@@ -27,6 +27,16 @@ def tiny_checkpoint(tiny_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def loaded():
+    """SoraCheckpointLoader's outputs for the shipped default model: (model, vae, text encoder)."""
+    from sora_nodes.comfy import NODE_CLASS_MAPPINGS
+    from sora_nodes.comfy.host import HeadlessHost, use_host
+
+    with use_host(HeadlessHost(quiet=True)):
+        return NODE_CLASS_MAPPINGS["SoraCheckpointLoader"]().load("sora-default.safetensors")
+
+
+@pytest.fixture(scope="session")
 def text_encoder():
     from sora_nodes.models.text import load_text_encoder
 

@@ -88,12 +88,6 @@ def host(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def loaded():
-    with use_host(HeadlessHost(quiet=True)):
-        return NODES["SoraCheckpointLoader"]().load("sora-default.safetensors")
-
-
-@pytest.fixture(scope="module")
 def prompts(loaded):
     encode = NODES["SoraTextConditioner"]().encode
     return encode(loaded[2], "a red circle moving left")[0], encode(loaded[2], "")[0]

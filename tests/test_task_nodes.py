@@ -12,12 +12,6 @@ from tests.test_nodes import Recorder, sample
 
 
 @pytest.fixture(scope="module")
-def loaded():
-    with use_host(HeadlessHost(quiet=True)):
-        return NODES["SoraCheckpointLoader"]().load("sora-default.safetensors")
-
-
-@pytest.fixture(scope="module")
 def prompts(loaded):
     encode = NODES["SoraTextConditioner"]().encode
     return encode(loaded[2], "a red circle moving right on a plain mint background")[0], encode(loaded[2], "")[0]
