@@ -1,4 +1,4 @@
-"""The `sora` command: render, run, info, bench, init-checkpoint."""
+"""The `sora` command: render, run, info, bench, init-checkpoint, verify."""
 
 from __future__ import annotations
 
@@ -205,6 +205,26 @@ def cmd_bench(args) -> int:
     return import_module(f"sora_nodes.bench.{args.what}").main(args.rest)
 
 
+def cmd_verify(args) -> int:
+    from .provenance import verify
+
+    if not args.file.is_file():
+        raise SoraError(f"{args.file} does not exist; pass the path of an .mp4 file")
+    report = verify(args.file, trust_anchors=None if args.trust is None else args.trust)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        status = "unsigned" if not report["signed"] else "valid" if report["valid"] else "INVALID"
+        if report["valid"]:
+            status += ", trusted" if report["trusted"] else ", not from a trusted root"
+        print(f"{args.file}: {status}")
+        for key, value in report["claims"].items():
+            print(f"  {key:18s} {value}")
+        for error in report["errors"]:
+            print(f"  error: {error}")
+    return 0 if report["valid"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="sora", description="Sora-style text-to-video (sora-nodes)")
     parser.add_argument("--version", action="version", version=f"sora-nodes {__version__}")
@@ -267,6 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=("attention", "render"))
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
+
+    verify = sub.add_parser("verify", help="check a video's C2PA signature and show its claims")
+    verify.add_argument("file", type=Path, help="video .mp4")
+    verify.add_argument("--json", action="store_true")
+    verify.add_argument(
+        "--trust",
+        type=Path,
+        action="append",
+        metavar="PEM",
+        help="root certificates to trust instead of the local sora-nodes root (repeatable)",
+    )
+    verify.set_defaults(func=cmd_verify)
 
     from .train.cli import add_parser as add_train_parser
 
