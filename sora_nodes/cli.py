@@ -61,8 +61,8 @@ def cmd_render(args) -> int:
     from .graphs import text_to_video_graph
     from .models.text import load_text_encoder
     from .pipeline import SamplingSettings, check_request, generate
+    from .provenance.signed_video import write_signed_video
     from .recaption import recaption
-    from .video_io import write_video
 
     if not args.prompt.strip():
         raise SoraError('the prompt is empty; describe the video, e.g. sora render "a red circle moving left"')
@@ -115,7 +115,10 @@ def cmd_render(args) -> int:
         sampler=args.sampler,
         attention=args.attention,
     )
-    path = write_video(args.output, frames, args.fps, prompt=graph)
+    manifest_prompt = args.prompt if args.c2pa_prompt else None
+    path = write_signed_video(
+        args.output, frames, args.fps, sign=not args.no_c2pa, manifest_prompt=manifest_prompt, prompt=graph
+    )
     if not args.quiet:
         print(
             f"wrote {path} ({frames.shape[0]} frames, {width}x{height}, {args.fps:g} fps) "
@@ -252,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     render.add_argument(
         "--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="DiT compute (auto: bf16 on CUDA)"
+    )
+    render.add_argument("--no-c2pa", action="store_true", help="do not sign the MP4 with a C2PA manifest")
+    render.add_argument(
+        "--c2pa-prompt", action="store_true", help="put the prompt in the signed C2PA manifest (off by default)"
     )
     render.add_argument("-q", "--quiet", action="store_true")
     render.set_defaults(func=cmd_render)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import difflib
 import inspect
+import itertools
 import json
 import math
 import os
@@ -196,7 +197,8 @@ def widget_slots(node: dict, specs: dict[str, InputSpec], where: str = "the work
     Widgets follow INPUT_TYPES order (required, then optional). A widget that was turned into a
     socket and linked keeps its slot. Extra slots: control_after_generate (and a combo's filter)
     after its widget, and the upload button's value after the required widgets of a loader. Files
-    saved before frontend 1.16 also hold a dummy value for each forceInput input.
+    saved before frontend 1.16 also hold a dummy value for each forceInput input. A file saved
+    before an optional widget was added to the node ends before it, and the node's default holds.
     """
     values = node.get("widgets_values")
     if isinstance(values, dict):  # some frontends store widgets by name
@@ -205,29 +207,32 @@ def widget_slots(node: dict, specs: dict[str, InputSpec], where: str = "the work
     ordered = list(specs.values())
     has_upload = any(s.is_upload for s in ordered if s.category == "required")
 
-    def layout(with_upload: bool, legacy_force_input: bool) -> dict[str, int] | None:
-        slots, i, upload_pending = {}, 0, with_upload
+    def layout(with_upload: bool, legacy_force_input: bool, allow_older: bool) -> dict[str, int] | None:
+        slots, i, upload_pending, older = {}, 0, with_upload, None
         for spec in ordered:
             if spec.category == "optional" and upload_pending:  # the frontend appends `upload` to required
                 i, upload_pending = i + 1, False
             if spec.is_widget:
+                if spec.category == "optional" and i == len(values) and older is None:
+                    older = dict(slots)  # the values end here: saved before the optional widgets existed
                 slots[spec.name] = i
                 i += 1 + spec.extra_slots()
             elif legacy_force_input and spec.kind in WIDGET_KINDS:
                 i += 1 + spec.extra_slots()
         i += upload_pending
-        return slots if i == len(values) else None
+        return slots if i == len(values) else older if allow_older else None
 
-    for with_upload in (False, True) if has_upload else (False,):
-        for legacy in (False, True):
-            slots = layout(with_upload, legacy)
-            if slots is not None:
-                for spec in ordered:
-                    if spec.is_widget and spec.extra_slots() and values[slots[spec.name] + 1] not in CONTROL_MODES:
-                        slots = None
-                        break
-            if slots is not None:
-                return slots
+    uploads = (False, True) if has_upload else (False,)
+    # An exact fit first; only then a file that ends before the optional widgets.
+    for allow_older, with_upload, legacy in itertools.product((False, True), uploads, (False, True)):
+        slots = layout(with_upload, legacy, allow_older)
+        if slots is not None:
+            for spec in ordered:
+                if spec.name in slots and spec.extra_slots() and values[slots[spec.name] + 1] not in CONTROL_MODES:
+                    slots = None
+                    break
+        if slots is not None:
+            return slots
     names = []
     for spec in ordered:
         if spec.is_widget:

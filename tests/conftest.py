@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -24,6 +26,13 @@ def tiny_model():
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_model, tmp_path_factory):
     return save_sora_model(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", tiny_model, training={"test": True})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def c2pa_credentials_in_a_temporary_config(tmp_path_factory):
+    """Saved videos are signed with certificates made in the user's config folder on first use;
+    tests (and the ComfyUI servers they start) make theirs in a temporary one instead."""
+    os.environ["SORA_CONFIG_DIR"] = str(tmp_path_factory.mktemp("sora-config"))
 
 
 @pytest.fixture(scope="session")

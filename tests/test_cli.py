@@ -48,6 +48,10 @@ def test_render_writes_a_playable_mp4(tiny_checkpoint, tmp_path):
     frames, fps = read_video(out)
     assert frames.shape == (9, 64, 112, 3)
     assert fps == 12
+    from sora_nodes.provenance import verify
+
+    report = verify(out)  # signed as the last step, without the prompt unless asked
+    assert report["valid"] and "prompt" not in report["claims"], report
     assert "sampling" in r.stderr and "3/3" in r.stderr  # the tqdm progress bar
     assert sorted(p.name for p in out.parent.iterdir()) == ["red.mp4"]  # no temp file left behind
 

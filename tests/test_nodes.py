@@ -314,6 +314,21 @@ def test_save_shows_a_video_preview_and_stores_the_graph(host):
     assert json.loads(tags["prompt"]) == graph and json.loads(tags["workflow"]) == workflow
 
 
+def test_saved_videos_carry_a_valid_c2pa_manifest_unless_switched_off(host):
+    from sora_nodes.provenance import TRAINED_ALGORITHMIC_MEDIA, verify
+
+    graph = {"2": {"class_type": "SoraRecaptioner", "inputs": {"prompt": "a red circle", "seed": 0}}}
+    signed = host.output / "sora" / save(torch.rand(5, 16, 16, 3), prompt=graph)["ui"]["images"][0]["filename"]
+    report = verify(signed)
+    assert report["valid"] and report["trusted"], report["errors"]
+    assert report["claims"]["digitalSourceType"] == TRAINED_ALGORITHMIC_MEDIA and "prompt" not in report["claims"]
+    frames = torch.rand(5, 16, 16, 3)
+    with_prompt = save(frames, prompt=graph, c2pa_include_prompt=True)["ui"]["images"][0]["filename"]
+    assert verify(host.output / "sora" / with_prompt)["claims"]["prompt"] == "a red circle"
+    unsigned = save(frames, prompt=graph, c2pa_sign=False)["ui"]["images"][0]["filename"]
+    assert not verify(host.output / "sora" / unsigned)["signed"]
+
+
 def test_save_never_overwrites(host):
     names = [save(torch.rand(1, 16, 16, 3))["ui"]["images"][0]["filename"] for _ in range(3)]
     assert names == ["clip_00001_.mp4", "clip_00002_.mp4", "clip_00003_.mp4"]

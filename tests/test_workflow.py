@@ -161,6 +161,11 @@ def test_an_upload_combo_may_store_the_upload_buttons_value(widgets):
     assert ui_to_api(ui, MAPPING)["1"]["inputs"] == {"video": "b.mp4", "start": 5}
 
 
+def test_a_file_saved_before_an_optional_widget_existed_takes_its_default():
+    ui = graph([node(1, "Loader", ["b.mp4"])], [])
+    assert ui_to_api(ui, MAPPING)["1"]["inputs"] == {"video": "b.mp4"}
+
+
 def test_widgets_values_from_before_frontend_1_16_keep_a_slot_for_force_input():
     ui = simple_ui()
     ui["nodes"][2]["widgets_values"] = [""]  # Add's forceInput `label` once had a hidden widget

@@ -7,7 +7,8 @@ import torch
 from ..errors import SoraError
 from ..model_cache import file_fingerprint
 from ..output_files import resolve_prefix, save_new_file
-from ..video_io import read_video, write_video
+from ..provenance.signed_video import graph_prompt_text, write_signed_video
+from ..video_io import read_video
 from .host import IMAGE_EXTENSIONS, current_host
 from .sockets import CATEGORY, socket
 
@@ -85,6 +86,14 @@ class SoraSaveVideo:
                 ),
                 "format": socket(list(FORMATS), "Container and codec: H.264 in MP4, playable in every browser."),
             },
+            "optional": {
+                "c2pa_sign": socket(
+                    "BOOLEAN", "Sign the MP4 with a C2PA manifest saying a trained model made it.", default=True
+                ),
+                "c2pa_include_prompt": socket(
+                    "BOOLEAN", "Also put the graph's prompt texts in the signed manifest.", default=False
+                ),
+            },
             "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
         }
 
@@ -96,14 +105,27 @@ class SoraSaveVideo:
             return str(error)
         return True
 
-    def save(self, frames: torch.Tensor, fps, filename_prefix, format, prompt=None, extra_pnginfo=None):
+    def save(
+        self,
+        frames: torch.Tensor,
+        fps,
+        filename_prefix,
+        format,
+        c2pa_sign=True,
+        c2pa_include_prompt=False,
+        prompt=None,
+        extra_pnginfo=None,
+    ):
         host = current_host()
         workflow = (extra_pnginfo or {}).get("workflow")
+        text = graph_prompt_text(prompt) if c2pa_include_prompt else None
         path = save_new_file(
             host.output_dir(),
             filename_prefix,
             FORMATS[format],
-            lambda target: write_video(target, frames, fps, prompt=prompt, workflow=workflow),
+            lambda target: write_signed_video(
+                target, frames, fps, sign=c2pa_sign, manifest_prompt=text, prompt=prompt, workflow=workflow
+            ),
         )
         subfolder = path.parent.relative_to(host.output_dir().resolve()).as_posix()
         entry = {"filename": path.name, "subfolder": "" if subfolder == "." else subfolder, "type": "output"}
