@@ -316,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluate.cli import add_parser as add_eval_parser
 
     add_eval_parser(sub)
+    from .safety.cli import add_parser as add_safety_parser
+
+    add_safety_parser(sub)
     return parser
 
 

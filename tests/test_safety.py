@@ -220,3 +220,15 @@ def test_missing_eval_file_gets_a_clear_error(tmp_path):
     bad.write_text('{"text": "a cat", "label": "maybe"}\n')
     with pytest.raises(SoraError, match="line 1: needs a string 'text' and 'label'"):
         evaluate_filter(bad)
+
+
+def test_safety_command_line(capsys):
+    import json
+
+    from sora_nodes.cli import main
+
+    assert main(["safety", "check", "a killer whale jumping", "--json", "--no-embedding"]) == 0
+    assert json.loads(capsys.readouterr().out)["allowed"] is True
+    assert main(["safety", "check", "a person being st4bbed", "--json", "--no-embedding"]) == 1
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict == {"allowed": False, "category": "violence", "reason": verdict["reason"]} and verdict["reason"]
