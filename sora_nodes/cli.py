@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .errors import SoraError
+from .errors import SafetyRejection, SoraError
 
 SAMPLER_CHOICES = ("euler", "heun", "dpmpp_2m")
 ATTENTION_CHOICES = ("auto", "xformers", "sdpa", "reference")
@@ -63,9 +63,12 @@ def cmd_render(args) -> int:
     from .pipeline import SamplingSettings, check_request, generate
     from .provenance.signed_video import write_signed_video
     from .recaption import recaption
+    from .safety.frames import FrameSafetySettings, require_safe_frames
+    from .safety.gate import require_safe_prompt
 
     if not args.prompt.strip():
         raise SoraError('the prompt is empty; describe the video, e.g. sora render "a red circle moving left"')
+    require_safe_prompt(args.prompt)
     width, height = args.size
     settings = SamplingSettings(
         steps=args.steps,
@@ -114,10 +117,20 @@ def cmd_render(args) -> int:
         cfg=args.cfg,
         sampler=args.sampler,
         attention=args.attention,
+        c2pa_sign=not args.no_c2pa,
+        c2pa_include_prompt=args.c2pa_prompt,
+        watermark=not args.no_watermark,
     )
+    require_safe_frames(frames, FrameSafetySettings())
     manifest_prompt = args.prompt if args.c2pa_prompt else None
     path = write_signed_video(
-        args.output, frames, args.fps, sign=not args.no_c2pa, manifest_prompt=manifest_prompt, prompt=graph
+        args.output,
+        frames,
+        args.fps,
+        sign=not args.no_c2pa,
+        watermark=not args.no_watermark,
+        manifest_prompt=manifest_prompt,
+        prompt=graph,
     )
     if not args.quiet:
         print(
@@ -131,6 +144,7 @@ def cmd_run(args) -> int:
     from .comfy.host import HeadlessHost, Interrupted, use_host
     from .errors import WorkflowError
     from .runner import default_mapping, run_workflow
+    from .safety.graph_guard import guard_graph
     from .workflow import ConversionError, apply_overrides, load_workflow, ui_to_api, workflow_format
 
     path = args.workflow
@@ -153,6 +167,7 @@ def cmd_run(args) -> int:
                     raise WorkflowError(f"{e}; its API version runs as is: sora run {twin}", e.errors) from None
                 raise
         graph, ui = apply_overrides(graph, mapping, args.set, ui)
+        graph = guard_graph(graph, where=str(path))
         try:
             files = run_workflow(graph, mapping=mapping, host=host, ui=ui, where=str(path))
         except Interrupted:
@@ -225,6 +240,9 @@ def cmd_verify(args) -> int:
             print(f"  {key:18s} {value}")
         for error in report["errors"]:
             print(f"  error: {error}")
+        mark = report["watermark"]
+        found = f"found (confidence {mark['confidence']:.2f})" if mark["found"] else "not found"
+        print(f"  {'watermark':18s} {mark.get('error') or found}")
     return 0 if report["valid"] else 1
 
 
@@ -259,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--no-c2pa", action="store_true", help="do not sign the MP4 with a C2PA manifest")
     render.add_argument(
         "--c2pa-prompt", action="store_true", help="put the prompt in the signed C2PA manifest (off by default)"
+    )
+    render.add_argument(
+        "--no-watermark", action="store_true", help="do not hide the invisible sora-nodes mark in the frames"
     )
     render.add_argument("-q", "--quiet", action="store_true")
     render.set_defaults(func=cmd_render)
@@ -326,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except SafetyRejection as e:
+        print(f"sora {args.command}: refused: {e}", file=sys.stderr)
+        return 3
     except SoraError as e:
         print(f"sora {args.command}: error: {e}", file=sys.stderr)
         return 2

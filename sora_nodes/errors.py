@@ -19,3 +19,11 @@ class WorkflowError(SoraError):
     def __init__(self, message: str, errors: list[str] | None = None):
         super().__init__(message)
         self.errors = list(errors or [])
+
+
+class SafetyRejection(SoraError):
+    """The safety filter refused a prompt or the generated frames; `category` says which kind."""
+
+    def __init__(self, message: str, category: str | None):
+        super().__init__(message)
+        self.category = category

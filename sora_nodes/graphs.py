@@ -8,6 +8,9 @@ CLI render into ComfyUI (or passing the tag to `sora run`) gives back the same v
 from __future__ import annotations
 
 from .bundle import DEFAULT_MODEL_NAME
+from .safety.frames import FrameSafetySettings
+
+FRAMES = FrameSafetySettings()
 
 
 def _node(class_type: str, title: str, **inputs) -> dict:
@@ -31,12 +34,17 @@ def text_to_video_graph(
     shift: float = 0.0,
     attention: str = "auto",
     filename_prefix: str = "sora/text_to_video",
+    c2pa_sign: bool = True,
+    c2pa_include_prompt: bool = False,
+    watermark: bool = True,
 ) -> dict:
-    """The API-format text-to-video graph: loader -> recaptioner -> conditioners -> sampler -> decode -> save."""
+    """The API-format text-to-video graph: loader, prompt safety -> recaptioner -> conditioners -> sampler -> decode
+    -> frame safety -> save."""
     return {
         "1": _node("SoraCheckpointLoader", "Sora Checkpoint Loader", ckpt_name=ckpt_name),
-        "2": _node("SoraRecaptioner", "Sora Recaptioner", prompt=prompt, seed=seed, enabled=recaption),
-        "3": _node("SoraTextConditioner", "Positive prompt", text_encoder=["1", 2], text=["2", 0]),
+        "2": _node("SoraPromptSafety", "Prompt", prompt=prompt),
+        "9": _node("SoraRecaptioner", "Sora Recaptioner", prompt=["2", 0], seed=seed, enabled=recaption),
+        "3": _node("SoraTextConditioner", "Positive prompt", text_encoder=["1", 2], text=["9", 0]),
         "4": _node("SoraTextConditioner", "Negative prompt", text_encoder=["1", 2], text=negative),
         "5": _node(
             "SoraEmptyVideoLatent", "Sora Empty Video Latent",
@@ -48,8 +56,12 @@ def text_to_video_graph(
             cfg=float(cfg), sampler_name=sampler, shift=float(shift), denoise=1.0, attention=attention,
         ),
         "7": _node("SoraVideoDecode", "Sora Video Decode", vae=["1", 1], latent=["6", 0]),
+        "10": _node(
+            "SoraFrameSafety", "Sora Frame Safety", frames=["7", 0], every=FRAMES.every, min_unsafe=FRAMES.min_unsafe
+        ),
         "8": _node(
             "SoraSaveVideo", "Sora Save Video",
-            frames=["7", 0], fps=float(fps), filename_prefix=filename_prefix, format="video/h264-mp4",
+            frames=["10", 0], fps=float(fps), filename_prefix=filename_prefix, format="video/h264-mp4",
+            c2pa_sign=c2pa_sign, c2pa_include_prompt=c2pa_include_prompt, watermark=watermark,
         ),
     }  # fmt: skip

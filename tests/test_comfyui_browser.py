@@ -119,3 +119,27 @@ def test_dropping_a_rendered_mp4_restores_its_graph(server, tmp_path):
     assert {str(n["id"]): n["type"] for n in graph["nodes"]} == {k: v["type"] for k, v in restored.items()}
     assert restored["2"]["widgets"]["prompt"] == prompt
     assert restored["6"]["widgets"]["steps"] == 2
+
+
+def test_a_rejected_prompt_shows_its_category_in_the_ui_and_saves_nothing(server):
+    before = {p for p in server.output.rglob("*") if p.is_file()}
+    with frontend(server) as (page, console):
+        try:
+            page.set_input_files("#comfy-file-input", str(WORKFLOW))
+            page.wait_for_function("() => app.graph._nodes.some(x => x.type === 'SoraPromptSafety')")
+            # The user types into the prompt box of the "Prompt" node.
+            box = page.locator("textarea").filter(has_text="a red circle moving left")
+            box.fill("a red circle next to a n.u.d.e woman")
+            page.get_by_role("button", name="Run", exact=True).click()
+            shown = page.get_by_text("category sexual").first
+            shown.wait_for(timeout=TIMEOUT_MS)
+            dialog = page.get_by_role("dialog").inner_text()
+            page.screenshot(path=str(artifacts_dir() / "browser-rejected-prompt.png"))
+        except Exception as error:
+            page.screenshot(path=str(artifacts_dir() / "browser-rejected-prompt-failed.png"))
+            pytest.fail(f"{type(error).__name__}: {error}\n--- browser console ---\n" + "\n".join(console[-80:]))
+    assert "SoraPromptSafety" in dialog and "rewrite the prompt" in dialog, dialog
+    history = server.get("/history", max_items=1).json()
+    (entry,) = history.values()
+    assert entry["status"]["status_str"] == "error", entry["status"]
+    assert {p for p in server.output.rglob("*") if p.is_file()} == before, "a rejected prompt wrote files"

@@ -62,6 +62,8 @@ CONTRACT: dict[str, tuple[list[tuple[str, object]], list[str]]] = {
         [("frames", "IMAGE"), ("fps", "FLOAT"), ("filename_prefix", "STRING"), ("format", COMBO)],
         [],
     ),
+    "SoraPromptSafety": ([("prompt", "STRING")], ["STRING"]),
+    "SoraFrameSafety": ([("frames", "IMAGE"), ("every", "INT"), ("min_unsafe", "INT")], ["IMAGE"]),
 }
 
 
@@ -183,7 +185,7 @@ def test_pack_imports_and_lists_every_node(server):
         assert node["python_module"].startswith("custom_nodes."), node["python_module"]
     for name, seed in [("SoraRecaptioner", "seed"), ("SoraSampler", "seed")]:
         assert info[name]["input"]["required"][seed][1].get("control_after_generate") is True
-    for name, text in [("SoraRecaptioner", "prompt"), ("SoraTextConditioner", "text")]:
+    for name, text in [("SoraRecaptioner", "prompt"), ("SoraTextConditioner", "text"), ("SoraPromptSafety", "prompt")]:
         assert info[name]["input"]["required"][text][1].get("multiline") is True
     assert info["SoraLoadVideo"]["input"]["required"]["video"][1].get("video_upload") is True
     save = info["SoraSaveVideo"]
@@ -324,3 +326,26 @@ def test_every_example_workflow_is_a_template(request, mode):
         served = server.get(f"/api/workflow_templates/{PACK_DIR_NAME}/{name}.json")
         assert served.status_code == 200, name
         assert served.json() == load_json(WORKFLOWS / f"{name}.json")
+
+
+def test_a_rejected_prompt_stops_the_run_at_the_safety_node_and_writes_nothing(server):
+    prompt = text_to_video()
+    gate = only_node(prompt, "SoraPromptSafety")
+    prompt[gate]["inputs"]["prompt"] = "a red circle next to a n.u.d.e woman"
+    before = output_files(server)
+    run = server.run(prompt)
+    assert run.ended_with == "execution_error", run.messages[-3:]
+    (error,) = run.of_type("execution_error")
+    assert error["node_id"] == gate and error["node_type"] == "SoraPromptSafety", error
+    assert "category sexual" in error["exception_message"], error["exception_message"]
+    assert not [p for p in run.of_type("progress") if p["node"] == only_node(prompt, "SoraSampler")], "it sampled"
+    assert output_files(server) == before, f"files written for a rejected prompt: {output_files(server) - before}"
+
+
+def test_a_rejected_schedule_line_stops_a_long_video(server):
+    prompt = load_json(WORKFLOWS / "api" / "long_video.json")
+    (schedule,) = [i for i in nodes_of(prompt, "SoraPromptSafety") if "\n" in prompt[i]["inputs"]["prompt"]]
+    prompt[schedule]["inputs"]["prompt"] += "\n50: a blue square beside Mickey Mouse"
+    run = server.run(prompt)
+    (error,) = run.of_type("execution_error")
+    assert error["node_id"] == schedule and "category ip" in error["exception_message"], error

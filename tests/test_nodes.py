@@ -73,6 +73,8 @@ CONTRACT = {  # class -> (input socket types by name, output types); the fronten
     ),
     "SoraLoadVideo": ({"video": "COMBO"}, ("IMAGE", "FLOAT")),
     "SoraSaveVideo": ({"frames": "IMAGE", "fps": "FLOAT", "filename_prefix": "STRING", "format": "COMBO"}, ()),
+    "SoraPromptSafety": ({"prompt": "STRING"}, ("STRING",)),
+    "SoraFrameSafety": ({"frames": "IMAGE", "every": "INT", "min_unsafe": "INT"}, ("IMAGE",)),
 }
 
 

@@ -241,7 +241,7 @@ def broken_api():
         ("api", ["--set", "6.steps=many"], ["input 'steps' of node 6 (SoraSampler) expects an integer, got 'many'"]),
         ("api", ["--set", "6.latent=1"], ["input 'latent' of node 6 (SoraSampler) is a LATENT socket"]),
         ("api", ["--set", "3.text=hi"], ["input 'text' of node 3 (SoraTextConditioner) is linked from another node"]),
-        ("api", ["--set", "2.enabled=maybe"], ["expects true or false, got 'maybe'"]),
+        ("api", ["--set", "9.enabled=maybe"], ["expects true or false, got 'maybe'"]),
         ("api", ["--set", "6.attention=fast"], ["'fast' is not one of the choices"]),
         ("api", ["--set", "6.steps"], ["--set expects NODE_ID.INPUT=VALUE, e.g. --set 3.seed=42"]),
         ("api", ["--set", "6.steps=0"], ["node 6 (SoraSampler) input 'steps': 0 is below the minimum 1"]),

@@ -6,6 +6,7 @@ The keys of NODE_CLASS_MAPPINGS are the `class_type` stored in every saved workf
 from .latent import SoraEmptyVideoLatent, SoraVideoDecode, SoraVideoEncode
 from .loader import SoraCheckpointLoader
 from .long_video import SoraLongVideo
+from .safety import SoraFrameSafety, SoraPromptSafety
 from .sampler import SoraSampler
 from .tasks import SoraConnectVideos, SoraExtendVideo, SoraImageToVideo, SoraInpaintScene, SoraLoopVideo
 from .text import SoraRecaptioner, SoraTextConditioner
@@ -13,6 +14,7 @@ from .video import SoraLoadVideo, SoraSaveVideo
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {
     "SoraCheckpointLoader": SoraCheckpointLoader,
+    "SoraPromptSafety": SoraPromptSafety,
     "SoraRecaptioner": SoraRecaptioner,
     "SoraTextConditioner": SoraTextConditioner,
     "SoraEmptyVideoLatent": SoraEmptyVideoLatent,
@@ -20,6 +22,7 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {
     "SoraVideoDecode": SoraVideoDecode,
     "SoraSampler": SoraSampler,
     "SoraLoadVideo": SoraLoadVideo,
+    "SoraFrameSafety": SoraFrameSafety,
     "SoraSaveVideo": SoraSaveVideo,
     "SoraImageToVideo": SoraImageToVideo,
     "SoraExtendVideo": SoraExtendVideo,
@@ -30,6 +33,7 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {
 }
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "SoraCheckpointLoader": "Sora Checkpoint Loader",
+    "SoraPromptSafety": "Sora Prompt Safety",
     "SoraRecaptioner": "Sora Recaptioner",
     "SoraTextConditioner": "Sora Text Conditioner",
     "SoraEmptyVideoLatent": "Sora Empty Video Latent",
@@ -37,6 +41,7 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "SoraVideoDecode": "Sora Video Decode",
     "SoraSampler": "Sora Sampler",
     "SoraLoadVideo": "Sora Load Video",
+    "SoraFrameSafety": "Sora Frame Safety",
     "SoraSaveVideo": "Sora Save Video",
     "SoraImageToVideo": "Sora Image To Video",
     "SoraExtendVideo": "Sora Extend Video",

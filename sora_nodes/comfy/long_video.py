@@ -75,9 +75,11 @@ class SoraLongVideo:
 
     @classmethod
     def VALIDATE_INPUTS(cls, schedule, width, height):
-        try:
-            parse_schedule(schedule)
-            SORA_LATENT.latent_shape(1, height, width)
+        try:  # a linked input arrives as None: it is checked when the node runs
+            if schedule is not None:
+                parse_schedule(schedule)
+            if None not in (width, height):
+                SORA_LATENT.latent_shape(1, height, width)
         except SoraError as error:
             return str(error)
         return True

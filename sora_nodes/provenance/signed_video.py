@@ -1,18 +1,24 @@
-"""Saving a generated video: write the MP4, then sign it, as one atomic write.
+"""Saving a generated video: watermark the frames, write the MP4, then sign it, as one atomic write.
 
-Both steps happen on a hidden temporary file that is renamed into place only when signed, so an
-unsigned or half-signed video never appears under the output name.
+The order is DESIGN section 5's: any step after signing would break the signature. The file steps
+happen on a hidden temporary file that is renamed into place only when signed, so an unsigned or
+half-signed video never appears under the output name.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_path
 from ..video_io import write_video
+from ..workflow import prompt_texts
 from .sign import sign_video
+from .watermark import MIN_SIDE, embed_watermark
+
+log = logging.getLogger(__name__)
 
 
 def write_signed_video(
@@ -21,12 +27,20 @@ def write_signed_video(
     fps: float,
     *,
     sign: bool = True,
+    watermark: bool = True,
     manifest_prompt: str | None = None,
     prompt: dict | None = None,
     workflow: dict | None = None,
 ) -> Path:
-    """`write_video` with the graph tags, then a C2PA manifest (unless `sign` is off); the text
-    prompt enters the manifest only as `manifest_prompt`, which the user opts in to."""
+    """`write_video` of the watermarked frames (unless `watermark` is off) with the graph tags, then a
+    C2PA manifest (unless `sign` is off); the text prompt enters the manifest only as
+    `manifest_prompt`, which the user opts in to."""
+    if watermark and min(frames.shape[1:3]) < MIN_SIDE:
+        # Refusing would lose a finished render; the C2PA manifest still says a model made it.
+        log.warning("frames of %dx%d are too small to carry the watermark (%d px minimum); saved without it",
+                    frames.shape[2], frames.shape[1], MIN_SIDE)  # fmt: skip
+    elif watermark:
+        frames = embed_watermark(frames)
     with atomic_path(path) as tmp:
         write_video(tmp, frames, fps, prompt=prompt, workflow=workflow)
         if sign:
@@ -35,12 +49,6 @@ def write_signed_video(
 
 
 def graph_prompt_text(graph: dict | None) -> str:
-    """The prompt texts typed into a ComfyUI API graph (recaptioner prompts, conditioner texts),
-    one per line: what "include the prompt" means for a render made from a graph."""
-    texts = []
-    for node in (graph or {}).values():
-        for name in ("prompt", "text", "schedule"):
-            value = node.get("inputs", {}).get(name) if isinstance(node, dict) else None
-            if isinstance(value, str) and value.strip() and value not in texts:
-                texts.append(value)
-    return "\n".join(texts)
+    """The prompt texts typed into a ComfyUI API graph, one per line: what "include the prompt" means
+    for a render made from a graph."""
+    return "\n".join(prompt_texts(graph or {}))

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import SoraError
 from .certificates import ROOT_FILE, c2pa_dir
 from .sign import PROMPT_LABEL
+from .watermark import read_watermark_file
 
 TRUST_FILE = "trust_anchors.pem"  # extra roots the user trusts, PEM, appended by hand
 
@@ -18,20 +19,35 @@ def default_trust_anchors() -> list[Path]:
 
 
 def verify(path: str | os.PathLike, trust_anchors: list[str | os.PathLike] | None = None) -> dict:
-    """{"signed", "valid", "trusted", "claims", "errors"} for the file at `path`.
+    """{"signed", "valid", "trusted", "claims", "errors", "watermark"} for the file at `path`.
 
     valid: the signature checks and the file's bytes match the hash in the manifest.
     trusted: valid, and the signing certificate chains to one of `trust_anchors` (PEM files;
     default: default_trust_anchors()). Checking is offline: no OCSP, no remote manifests.
+    watermark: the invisible watermark's reading (WatermarkReading.to_dict()), or {"found": False,
+    "error": why} when the frames cannot be read for one; it does not change valid or trusted.
     """
-    import c2pa
-
     path = Path(path)
     if not path.is_file():
         raise SoraError(f"cannot verify {path}: no such file")
     anchors = [Path(p) for p in (default_trust_anchors() if trust_anchors is None else trust_anchors)]
     for anchor in anchors:
         _check_anchor(anchor)
+    result = _verify_manifest(path, anchors)
+    result["watermark"] = _watermark(path)
+    return result
+
+
+def _watermark(path: Path) -> dict:
+    try:
+        return read_watermark_file(path).to_dict()
+    except SoraError as e:  # e.g. too small to carry a mark, or not a video: still report the signature
+        return {"found": False, "error": str(e)}
+
+
+def _verify_manifest(path: Path, anchors: list[Path]) -> dict:
+    import c2pa
+
     settings = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False, "verify_trust": True}}
     pem = "\n".join(a.read_text() for a in anchors)
     if pem.strip():

@@ -1,0 +1,40 @@
+"""The prompt gate every render passes: a rejected prompt stops the run before any work, naming the category.
+
+The nodes, `sora render` and `sora run` all call `require_safe_prompt`, so they refuse the same prompts.
+"""
+
+from __future__ import annotations
+
+from ..errors import SafetyRejection
+from .filter import check_prompts
+
+
+class PromptRejected(SafetyRejection):
+    """A prompt the safety filter refused."""
+
+
+def prompt_parts(text: str) -> list[str]:
+    """Each line when there are several (a schedule has one prompt per line, and a harmful line should
+    not hide among benign ones in the embedding stage), then the whole prompt."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines if len(lines) > 1 else []) + [text]
+
+
+def require_safe_prompt(text: str, *, where: str = "the prompt") -> str:
+    """Return `text` unchanged when the filter allows it; otherwise raise PromptRejected."""
+    parts = prompt_parts(text)
+    for part, verdict in zip(parts, check_prompts(parts), strict=True):
+        if not verdict.allowed:
+            line = f" (in the line {part!r})" if part is not text else ""
+            raise PromptRejected(
+                f"{where} was rejected by the safety filter, category {verdict.category}{line}: {verdict.reason}. "
+                "Nothing was rendered; rewrite the prompt without it",
+                verdict.category,
+            )
+    return text
+
+
+def require_safe_prompts(texts: list[str], *, where: str = "the workflow") -> None:
+    """Check every prompt text of a graph before any node runs."""
+    for text in texts:
+        require_safe_prompt(text, where=f"a prompt in {where}")
