@@ -127,9 +127,16 @@ def test_a_rejected_prompt_shows_its_category_in_the_ui_and_saves_nothing(server
         try:
             page.set_input_files("#comfy-file-input", str(WORKFLOW))
             page.wait_for_function("() => app.graph._nodes.some(x => x.type === 'SoraPromptSafety')")
-            # The user types into the prompt box of the "Prompt" node.
-            box = page.locator("textarea").filter(has_text="a red circle moving left")
-            box.fill("a red circle next to a n.u.d.e woman")
+            # The user zooms in on the "Prompt" node (text boxes hide when zoomed out) and types into it.
+            page.evaluate(
+                """() => { const n = app.graph._nodes.find(x => x.type === 'SoraPromptSafety');
+                           app.canvas.ds.scale = 1; app.canvas.ds.offset = [100 - n.pos[0], 150 - n.pos[1]];
+                           app.graph.setDirtyCanvas(true, true); }"""
+            )
+            page.wait_for_timeout(500)
+            boxes = page.locator("textarea")
+            values = boxes.evaluate_all("all => all.map(t => t.value)")
+            boxes.nth(values.index("a red circle moving left")).fill("a red circle next to a n.u.d.e woman")
             page.get_by_role("button", name="Run", exact=True).click()
             shown = page.get_by_text("category sexual").first
             shown.wait_for(timeout=TIMEOUT_MS)

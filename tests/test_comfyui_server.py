@@ -349,3 +349,30 @@ def test_a_rejected_schedule_line_stops_a_long_video(server):
     run = server.run(prompt)
     (error,) = run.of_type("execution_error")
     assert error["node_id"] == schedule and "category ip" in error["exception_message"], error
+
+
+def test_frames_the_classifier_flags_stop_before_the_save_node(server):
+    from test_frame_safety import over_scored_frame
+
+    from sora_nodes.video_io import write_video
+
+    write_video(server.input / "sora_flagged.mp4", over_scored_frame().expand(9, -1, -1, -1).contiguous(), FPS)
+    prompt = {
+        "1": {"class_type": "SoraLoadVideo", "inputs": {"video": "sora_flagged.mp4"}},
+        "2": {"class_type": "SoraFrameSafety", "inputs": {"frames": ["1", 0], "every": 4, "min_unsafe": 1}},
+        "3": {
+            "class_type": "SoraSaveVideo",
+            "inputs": {
+                "frames": ["2", 0],
+                "fps": ["1", 1],
+                "filename_prefix": "sora/flagged",
+                "format": "video/h264-mp4",
+            },
+        },
+    }
+    before = output_files(server)
+    run = server.run(prompt)
+    (error,) = run.of_type("execution_error")
+    assert error["node_id"] == "2" and "category sexual" in error["exception_message"], error
+    assert "3 of 3 sampled frames scored unsafe" in error["exception_message"], error["exception_message"]
+    assert output_files(server) == before, f"flagged frames reached disk: {output_files(server) - before}"
