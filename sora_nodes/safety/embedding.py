@@ -1,8 +1,12 @@
 """Embedding stage: is a prompt nearer to harmful exemplars than to benign ones (offline MiniLM)?
 
-It catches paraphrases the word lists miss ("a crowd beating someone to death"). The exemplars,
-the minimum similarity and the margin live in data/exemplars.json, so tuning is a data change.
-MiniLM is loaded on first use only, and exemplar embeddings are computed once per process.
+It catches paraphrases the word lists miss ("a crowd beating someone to death"). A prompt is
+scored by its k nearest harmful and k nearest benign exemplars: a vote of several neighbours is
+steadier than the single nearest one, which one odd exemplar can decide. The exemplars, k, the
+minimum similarity and the margin live in data/exemplars.json, so tuning is a data change; the
+margin is the smallest that keeps the shipped benign prompts' false-positive rate at this stage
+at or below 1 % (see the file's "margin_rule"). MiniLM is loaded on first use only, and exemplar
+embeddings are computed once per process.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ _BATCH = 64
 @dataclass(frozen=True)
 class Similarity:
     category: str  # category of the nearest harmful exemplar
-    harmful: float  # cosine similarity to it
+    harmful: float  # cosine similarity to the nearest harmful exemplar
     harmful_example: str
     benign: float  # cosine similarity to the nearest benign exemplar
     benign_example: str
+    harmful_k: float  # mean similarity to the k nearest harmful exemplars
+    benign_k: float  # mean similarity to the k nearest benign exemplars
 
 
 def covered(text: str) -> bool:
@@ -55,6 +61,7 @@ def embed(texts: list[str]) -> torch.Tensor:
 @dataclass(frozen=True)
 class Exemplars:
     version: int
+    k: int
     min_similarity: float
     margin: float
     harmful_texts: tuple[str, ...]
@@ -71,6 +78,7 @@ def load_exemplars() -> Exemplars:
     texts, cats = zip(*pairs, strict=True)
     return Exemplars(
         version=doc["version"],
+        k=int(doc.get("k", 1)),
         min_similarity=float(doc["min_similarity"]),
         margin=float(doc["margin"]),
         harmful_texts=texts,
@@ -84,14 +92,24 @@ def load_exemplars() -> Exemplars:
 def similarities(texts: list[str]) -> list[Similarity]:
     ex = load_exemplars()
     v = embed(texts)
-    hs, hi = (v @ ex.harmful.T).max(dim=1)
-    bs, bi = (v @ ex.benign.T).max(dim=1)
-    return [
-        Similarity(ex.harmful_categories[h], float(s), ex.harmful_texts[h], float(b), ex.benign_texts[j])
-        for s, h, b, j in zip(hs.tolist(), hi.tolist(), bs.tolist(), bi.tolist(), strict=True)
-    ]
+    hs, hi = (v @ ex.harmful.T).topk(min(ex.k, len(ex.harmful_texts)), dim=1)
+    bs, bi = (v @ ex.benign.T).topk(min(ex.k, len(ex.benign_texts)), dim=1)
+    out = []
+    for h, h_idx, b, b_idx in zip(hs.tolist(), hi.tolist(), bs.tolist(), bi.tolist(), strict=True):
+        out.append(
+            Similarity(
+                ex.harmful_categories[h_idx[0]],
+                h[0],
+                ex.harmful_texts[h_idx[0]],
+                b[0],
+                ex.benign_texts[b_idx[0]],
+                sum(h) / len(h),
+                sum(b) / len(b),
+            )
+        )
+    return out
 
 
 def is_harmful(sim: Similarity) -> bool:
     ex = load_exemplars()
-    return sim.harmful >= ex.min_similarity and sim.harmful - sim.benign >= ex.margin
+    return sim.harmful >= ex.min_similarity and sim.harmful_k - sim.benign_k >= ex.margin

@@ -47,16 +47,19 @@ def _lexicon_verdict(text: str, strict: bool) -> tuple[Verdict | None, list[str]
         masked, found = allow.mask(variant)
         allowed_phrases += [p for p in found if p not in allowed_phrases]
         for lexicon in load_lexicons():
-            term = lexicon.find(masked, strict=strict)
-            if term is not None:
-                start = (term.strict if strict else term.pattern).search(masked).start()
-                hits.append((-len(term.text), start, i, term, lexicon, variant))
+            found = lexicon.find(masked, strict=strict)
+            if found is not None:
+                term, m = found
+                hits.append((-(m.end() - m.start()), m.start(), i, term, m.group(0), lexicon, variant))
     if not hits:
         return None, allowed_phrases
-    # The longest term wins across categories and spellings ("killing himself" is self-harm, not
+    # The longest match wins across categories and spellings ("killing himself" is self-harm, not
     # violence); on a tie, the one that starts first.
-    _, _, i, term, lexicon, variant = min(hits, key=lambda h: h[:3])
-    reason = f"matched {term.text!r} ({term.lang}) in the {lexicon.category} word list"
+    _, _, i, term, matched, lexicon, variant = min(hits, key=lambda h: h[:3])
+    if term.rule:
+        reason = f"matched {matched!r} ({term.lang}) by the rule {term.rule!r} in the {lexicon.category} word list"
+    else:
+        reason = f"matched {term.text!r} ({term.lang}) in the {lexicon.category} word list"
     if i > 0:
         reason += f", reading the prompt as {variant!r}"
     if strict:
@@ -93,7 +96,8 @@ def check_prompts(texts: list[str], *, use_embedding: bool = True) -> list[Verdi
         for (i, _, allowed), sim in zip(pending, sims, strict=True):
             detail = (
                 f"nearest harmful example {sim.harmful_example!r} ({sim.category}) similarity {sim.harmful:.2f}, "
-                f"nearest benign example {sim.benign_example!r} {sim.benign:.2f}"
+                f"nearest benign example {sim.benign_example!r} {sim.benign:.2f}; "
+                f"{embedding.load_exemplars().k} nearest of each {sim.harmful_k:.2f} vs {sim.benign_k:.2f} on average"
             )
             if embedding.is_harmful(sim):
                 verdicts[i] = Verdict(False, sim.category, f"too close to harmful examples: {detail}", "embedding")

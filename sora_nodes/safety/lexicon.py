@@ -4,6 +4,12 @@ Term syntax (the same for lexicons and the allow-list): lower case, spaces betwe
 trailing "*" for any word ending ("decapitat*"), and a hyphen that also matches a space or
 nothing ("spider-man" finds "spiderman"). Latin, Greek and Cyrillic terms match whole words;
 CJK terms match anywhere, since those scripts do not put spaces between words.
+
+A lexicon may also hold rules: word lists that must occur in order, with at most `gap` words
+between them ("kicking" ... "a puppy"; "muslims" ... "as cockroaches"). A rule covers the cross
+product of its lists, so paraphrases that pair a harmful action with a victim, or a group with
+a dehumanising word, are caught without listing every sentence. In CJK rules `gap` counts
+characters.
 """
 
 from __future__ import annotations
@@ -44,35 +50,98 @@ class Term:
     text: str  # as written in the data file
     lang: str
     cjk: bool
-    pattern: re.Pattern[str]  # word-boundary match (substring for CJK)
-    strict: re.Pattern[str]  # looser boundaries for the no-embedding path
+    source: str  # regex: word-boundary match (substring for CJK)
+    strict_source: str  # regex with looser boundaries, for the no-embedding path
+    rule: str | None = None  # the rule's name when this is a rule rather than a single term
+    body: str = ""  # a single Latin term's regex without its boundaries
+
+    # Compiled on first use only: a lexicon matches through one combined pattern, and compiling
+    # thousands of single-term patterns would cost seconds at start-up.
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(self.source)
+
+    @functools.cached_property
+    def strict(self) -> re.Pattern[str]:
+        return re.compile(self.strict_source)
 
 
 def _body(term: str) -> str:
-    parts = []
-    for word in term.split(" "):
+    words = term.split(" ")
+    body = ""
+    for n, word in enumerate(words):
         prefix = word.endswith("*")
-        word = word.rstrip("*")
-        piece = "[- ]?".join(re.escape(w) for w in word.split("-"))
-        parts.append(piece + (r"\w*" if prefix else ""))
-    # Spelled-out names lose their spaces when the letters are joined again ("t a y l o r s w i f t").
-    return " ?".join(parts)
+        piece = "[- ]?".join(re.escape(w) for w in word.rstrip("*").split("-"))
+        if n:
+            # Spelled-out names lose their spaces when the letters are joined again ("t a y l o r s w i f t"),
+            # but a one-letter word keeps its space, so "burning a cross" does not find "burning across".
+            short = min(len(words[n - 1].rstrip("*")), len(word.rstrip("*"))) < 2
+            body += " " if short else " ?"
+        body += piece + (r"\w*" if prefix else "")
+    return body
 
 
-def compile_term(raw: str, lang: str) -> Term:
+def _normalized_term(raw: str) -> str:
     # Terms go through the same normalisation as prompts, so "désnud*" and "desnud*" are one term.
     star = raw.strip().endswith("*")
     text = normalize(raw.strip().rstrip("*")).plain
     if not text:
         raise SoraError(f"empty term {raw!r} in a safety word list; remove it")
-    text += "*" if star else ""
+    return text + ("*" if star else "")
+
+
+def compile_term(raw: str, lang: str) -> Term:
+    text = _normalized_term(raw)
     body = _body(text)
     if any(is_cjk(c) for c in text):
-        pattern = strict = re.compile(body)
+        return Term(text=raw, lang=lang, cjk=True, source=body, strict_source=body)
+    pattern = rf"(?<!\w){body}(?!\w)"
+    strict = rf"(?<![{_SPACED_LETTER}]){body}(?![{_SPACED_LETTER}])"
+    return Term(text=raw, lang=lang, cjk=False, source=pattern, strict_source=strict, body=body)
+
+
+def compile_rule(rule: dict, lang: str, where: str) -> Term:
+    """A rule {"name", "parts": [[term, ...], ...], "gap"} as one pattern: each part in order, `gap` words apart."""
+    parts, gap, name = rule.get("parts"), rule.get("gap", 2), rule.get("name")
+    if not isinstance(name, str) or not isinstance(parts, list) or len(parts) < 2 or not isinstance(gap, int):
+        raise SoraError(f"{where}: a rule needs a 'name', two or more 'parts' (lists of terms) and an integer 'gap'")
+    bodies = ["|".join(_body(_normalized_term(t)) for t in part) for part in parts]
+    cjk = any(is_cjk(c) for part in parts for t in part for c in t)
+    if cjk:
+        pattern = strict = f".{{0,{gap}}}".join(f"(?:{b})" for b in bodies)
     else:
-        pattern = re.compile(rf"(?<!\w){body}(?!\w)")
-        strict = re.compile(rf"(?<![{_SPACED_LETTER}]){body}(?![{_SPACED_LETTER}])")
-    return Term(text=raw, lang=lang, cjk=pattern is strict, pattern=pattern, strict=strict)
+        # Words in between: letters, digits or the allow-list's "~" mask, each after a separator.
+        filler = rf"(?:[^\w~]+[\w~]+){{0,{gap}}}[^\w~]+"
+        body = filler.join(rf"(?:{b})(?!\w)" for b in bodies)
+        pattern = rf"(?<!\w){body}"
+        strict = rf"(?<![{_SPACED_LETTER}]){body}"
+    text = " … ".join(p[0] for p in parts)
+    return Term(text=text, lang=lang, cjk=cjk, source=pattern, strict_source=strict, rule=name)
+
+
+class _Matcher:
+    """Terms as one combined pattern, compiled on first use, in two forms.
+
+    `fast` puts the word boundaries of all Latin terms around one alternation, which Python's regex
+    engine scans some fifty times faster than an alternation of bounded terms; it answers the common
+    "no match". Only on a match is `grouped`, with one group per term, used to name the term.
+    """
+
+    def __init__(self, terms: tuple[Term, ...], strict: bool):
+        self.sources = [t.strict_source if strict else t.source for t in terms]
+        latin = [t.body for t in terms if t.body]
+        others = [src for t, src in zip(terms, self.sources, strict=True) if not t.body]
+        before, after = (f"(?<![{_SPACED_LETTER}])", f"(?![{_SPACED_LETTER}])") if strict else (r"(?<!\w)", r"(?!\w)")
+        self.fast_source = "|".join(([f"{before}(?:{'|'.join(latin)}){after}"] if latin else []) + others)
+
+    @functools.cached_property
+    def fast(self) -> re.Pattern[str]:
+        return re.compile(self.fast_source)
+
+    @functools.cached_property
+    def grouped(self) -> re.Pattern[str]:
+        # Term bodies hold no capturing groups, so a match's lastindex - 1 indexes the term.
+        return re.compile("|".join(f"({s})" for s in self.sources))
 
 
 @dataclass(frozen=True)
@@ -80,17 +149,24 @@ class Lexicon:
     category: str
     version: int
     terms: tuple[Term, ...]
-    any_term: re.Pattern[str]  # all terms in one pattern: a fast "no" for most prompts
-    any_strict: re.Pattern[str]
 
-    def find(self, text: str, strict: bool = False) -> Term | None:
-        """The first term found in normalised `text`, or None."""
-        if not (self.any_strict if strict else self.any_term).search(text):
+    @functools.cached_property
+    def _matchers(self) -> tuple[_Matcher, _Matcher]:
+        return _Matcher(self.terms, strict=False), _Matcher(self.terms, strict=True)
+
+    def find(self, text: str, strict: bool = False) -> tuple[Term, re.Match[str]] | None:
+        """The term or rule with the longest match in normalised `text` (the first on a tie), or None.
+
+        At each place the combined pattern tries longer terms first, so this is the longest term there.
+        """
+        matcher = self._matchers[strict]
+        if not matcher.fast.search(text):
             return None
-        for term in self.terms:
-            if (term.strict if strict else term.pattern).search(text):
-                return term
-        return None
+        best = None
+        for m in matcher.grouped.finditer(text):
+            if best is None or m.end() - m.start() > best[1].end() - best[1].start():
+                best = (self.terms[m.lastindex - 1], m)
+        return best
 
 
 @functools.cache
@@ -104,13 +180,14 @@ def load_lexicon(category: str) -> Lexicon:
             f"lexicon_{category}.json has no terms for {missing}; every category covers {REQUIRED_LANGUAGES}"
         )
     terms = tuple(compile_term(t, lang) for lang, words in doc["terms"].items() for t in words)
-    # Longer terms first, so the reason names "suicide bomb" rather than a shorter word inside it.
-    terms = tuple(sorted(terms, key=lambda t: -len(t.text)))
-    return Lexicon(category, doc["version"], terms, _union(t.pattern for t in terms), _union(t.strict for t in terms))
-
-
-def _union(patterns) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns))
+    rules = tuple(
+        compile_rule(rule, lang, f"lexicon_{category}.json rule {n} ({lang})")
+        for lang, lang_rules in doc.get("rules", {}).items()
+        for n, rule in enumerate(lang_rules)
+    )
+    # Longer terms first, so a tie goes to "suicide bomb" rather than a shorter word inside it.
+    terms = tuple(sorted(terms, key=lambda t: -len(t.text))) + rules
+    return Lexicon(category, doc["version"], terms)
 
 
 def load_lexicons() -> tuple[Lexicon, ...]:
@@ -120,20 +197,29 @@ def load_lexicons() -> tuple[Lexicon, ...]:
 @dataclass(frozen=True)
 class AllowList:
     version: int
-    phrases: tuple[Term, ...]
+    phrases: tuple[Term, ...]  # longest first
+
+    @functools.cached_property
+    def _matcher(self) -> _Matcher:
+        return _Matcher(self.phrases, strict=False)
 
     def mask(self, text: str) -> tuple[str, list[str]]:
         """`text` with every allowed phrase blanked out, and the phrases that were."""
-        found = []
-        for phrase in self.phrases:
-            text, n = phrase.pattern.subn(" ~ ", text)
-            if n:
-                found.append(phrase.text)
-        return text, found
+        found: list[str] = []
+
+        def blank(m: re.Match[str]) -> str:
+            phrase = self.phrases[m.lastindex - 1].text
+            if phrase not in found:
+                found.append(phrase)
+            return " ~ "
+
+        if not self._matcher.fast.search(text):
+            return text, found
+        return self._matcher.grouped.sub(blank, text), found
 
 
 @functools.cache
 def load_allowlist() -> AllowList:
     doc = load_data("allowlist.json")
-    phrases = tuple(compile_term(p, "any") for p in doc["phrases"])
-    return AllowList(doc["version"], tuple(sorted(phrases, key=lambda t: -len(t.text))))
+    phrases = tuple(sorted((compile_term(p, "any") for p in doc["phrases"]), key=lambda t: -len(t.text)))
+    return AllowList(doc["version"], phrases)
