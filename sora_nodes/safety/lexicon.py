@@ -10,6 +10,9 @@ between them ("kicking" ... "a puppy"; "muslims" ... "as cockroaches"). A rule c
 product of its lists, so paraphrases that pair a harmful action with a victim, or a group with
 a dehumanising word, are caught without listing every sentence. In CJK rules `gap` counts
 characters.
+
+The allow-list also holds contexts: ambiguous words ("killing", "topless", "torture") allowed only
+where a benign cue stands next to them and no human victim does (see `Context`).
 """
 
 from __future__ import annotations
@@ -194,17 +197,107 @@ def load_lexicons() -> tuple[Lexicon, ...]:
     return tuple(load_lexicon(c) for c in CATEGORIES)
 
 
+_WINDOW_WORD = re.compile(r"[\w~]+")
+_SIDES = ("before", "after", "either")
+
+
+def _any_of(terms: tuple[Term, ...]) -> re.Pattern[str] | None:
+    return re.compile("|".join(t.source for t in terms)) if terms else None
+
+
+@dataclass(frozen=True)
+class Context:
+    """A benign reading of ambiguous words, decided by the words around them.
+
+    Each of `terms` is allowed where one of `cues` lies within `window` words on `cue_side` of it
+    ("a sushi chef killing a fish", "an octopus strangling a crab", "a topless convertible") and
+    none of `unless` lies within `window` words on `unless_side` (a human victim: "an octopus
+    strangling a man" is still blocked); `unless_window`, when given, is the reach of `unless`
+    instead. A word allowed here is masked like an allowed phrase,
+    so the embedding stage still judges the rest of the prompt.
+    """
+
+    name: str
+    terms: tuple[Term, ...]
+    cues: tuple[Term, ...]
+    unless: tuple[Term, ...]
+    window: int
+    cue_side: str
+    unless_side: str
+    unless_window: int
+
+    @functools.cached_property
+    def _patterns(self) -> tuple[re.Pattern[str], re.Pattern[str] | None, re.Pattern[str] | None]:
+        return re.compile("|".join(f"({t.source})" for t in self.terms)), _any_of(self.cues), _any_of(self.unless)
+
+    def _near(self, pattern: re.Pattern[str] | None, text: str, m: re.Match[str], side: str, window: int) -> bool:
+        if pattern is None:
+            return False
+        words = list(_WINDOW_WORD.finditer(text))
+        before = " ".join(w.group(0) for w in words if w.end() <= m.start())
+        after = " ".join(w.group(0) for w in words if w.start() >= m.end())
+        before = " ".join(before.split(" ")[-window:]) if before else ""
+        after = " ".join(after.split(" ")[:window]) if after else ""
+        near = {"before": before, "after": after, "either": f"{before} | {after}"}[side]
+        return bool(pattern.search(near))
+
+    def mask(self, text: str) -> tuple[str, list[str]]:
+        terms, cues, unless = self._patterns
+        found: list[str] = []
+
+        def blank(m: re.Match[str]) -> str:
+            if not self._near(cues, text, m, self.cue_side, self.window) or self._near(
+                unless, text, m, self.unless_side, self.unless_window
+            ):
+                return m.group(0)
+            found.append(f"{m.group(0)} ({self.name})")
+            return " ~ "
+
+        return terms.sub(blank, text), found
+
+
+def compile_context(doc: dict, where: str) -> Context:
+    name, window = doc.get("name"), doc.get("window", 3)
+    unless_window = doc.get("unless_window", window)
+    cue_side, unless_side = doc.get("cue_side", "either"), doc.get("unless_side", "either")
+    lists = [doc.get(k, []) for k in ("terms", "cues", "unless")]
+    if (
+        not isinstance(name, str)
+        or not all(isinstance(x, list) and all(isinstance(t, str) for t in x) for x in lists)
+        or not lists[0]
+        or not lists[1]
+        or not isinstance(window, int)
+        or not isinstance(unless_window, int)
+        or cue_side not in _SIDES
+        or unless_side not in _SIDES
+    ):
+        raise SoraError(
+            f"{where}: a context needs a 'name', non-empty 'terms' and 'cues' (lists of terms), an optional "
+            f"'unless' list, integer 'window' and optional 'unless_window', and 'cue_side'/'unless_side' in {_SIDES}"
+        )
+    terms, cues, unless = (tuple(compile_term(t, "any") for t in x) for x in lists)
+    return Context(name, terms, cues, unless, window, cue_side, unless_side, unless_window)
+
+
 @dataclass(frozen=True)
 class AllowList:
     version: int
     phrases: tuple[Term, ...]  # longest first
+    contexts: tuple[Context, ...] = ()
 
     @functools.cached_property
     def _matcher(self) -> _Matcher:
         return _Matcher(self.phrases, strict=False)
 
     def mask(self, text: str) -> tuple[str, list[str]]:
-        """`text` with every allowed phrase blanked out, and the phrases that were."""
+        """`text` with every allowed phrase, and every word allowed by its context, blanked out; and what was."""
+        text, found = self._mask_phrases(text)
+        for context in self.contexts:
+            text, more = context.mask(text)
+            found += [f for f in more if f not in found]
+        return text, found
+
+    def _mask_phrases(self, text: str) -> tuple[str, list[str]]:
         found: list[str] = []
 
         def blank(m: re.Match[str]) -> str:
@@ -222,4 +315,5 @@ class AllowList:
 def load_allowlist() -> AllowList:
     doc = load_data("allowlist.json")
     phrases = tuple(sorted((compile_term(p, "any") for p in doc["phrases"]), key=lambda t: -len(t.text)))
-    return AllowList(doc["version"], phrases)
+    contexts = tuple(compile_context(c, f"allowlist.json context {n}") for n, c in enumerate(doc.get("contexts", [])))
+    return AllowList(doc["version"], phrases, contexts)
