@@ -64,6 +64,7 @@ class Exemplars:
     k: int
     min_similarity: float
     margin: float
+    ambiguous_margin: float  # for prompts holding an ambiguous word with no person near it
     harmful_texts: tuple[str, ...]
     harmful_categories: tuple[str, ...]
     benign_texts: tuple[str, ...]
@@ -81,6 +82,7 @@ def load_exemplars() -> Exemplars:
         k=int(doc.get("k", 1)),
         min_similarity=float(doc["min_similarity"]),
         margin=float(doc["margin"]),
+        ambiguous_margin=float(doc.get("ambiguous_margin", doc["margin"])),
         harmful_texts=texts,
         harmful_categories=cats,
         benign_texts=tuple(doc["benign"]),
@@ -110,6 +112,8 @@ def similarities(texts: list[str]) -> list[Similarity]:
     return out
 
 
-def is_harmful(sim: Similarity) -> bool:
+def is_harmful(sim: Similarity, ambiguous: bool = False) -> bool:
+    """`ambiguous`: the word lists left an ambiguous word ("killing") to this stage, which then uses its own margin."""
     ex = load_exemplars()
-    return sim.harmful >= ex.min_similarity and sim.harmful_k - sim.benign_k >= ex.margin
+    margin = ex.ambiguous_margin if ambiguous else ex.margin
+    return sim.harmful >= ex.min_similarity and sim.harmful_k - sim.benign_k >= margin

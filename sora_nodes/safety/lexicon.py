@@ -9,7 +9,12 @@ A lexicon may also hold rules: word lists that must occur in order, with at most
 between them ("kicking" ... "a puppy"; "muslims" ... "as cockroaches"). A rule covers the cross
 product of its lists, so paraphrases that pair a harmful action with a victim, or a group with
 a dehumanising word, are caught without listing every sentence. In CJK rules `gap` counts
-characters.
+characters. A rule with "clause_end": true matches only where its last part ends a clause.
+
+A lexicon may mark some of its terms "ambiguous": words with a common harmless sense ("killing weeds",
+"could murder a coffee", "nude lipstick"). On the embedding path such a word blocks only with a person
+or pet near it (people.json, `People`); alone it defers to the embedding stage, which judges the whole
+prompt. The strict path, and a word found only by reading digits or symbols as letters, still block.
 
 The allow-list also holds contexts: ambiguous words ("killing", "topless", "torture") allowed only
 where a benign cue stands next to them and no human victim does (see `Context`).
@@ -17,9 +22,11 @@ where a benign cue stands next to them and no human victim does (see `Context`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -57,6 +64,7 @@ class Term:
     strict_source: str  # regex with looser boundaries, for the no-embedding path
     rule: str | None = None  # the rule's name when this is a rule rather than a single term
     body: str = ""  # a single Latin term's regex without its boundaries
+    ambiguous: bool = False  # a harmless sense is common: blocks only with a person near it (see module doc)
 
     # Compiled on first use only: a lexicon matches through one combined pattern, and compiling
     # thousands of single-term patterns would cost seconds at start-up.
@@ -106,8 +114,18 @@ def compile_term(raw: str, lang: str) -> Term:
 def compile_rule(rule: dict, lang: str, where: str) -> Term:
     """A rule {"name", "parts": [[term, ...], ...], "gap"} as one pattern: each part in order, `gap` words apart."""
     parts, gap, name = rule.get("parts"), rule.get("gap", 2), rule.get("name")
-    if not isinstance(name, str) or not isinstance(parts, list) or len(parts) < 2 or not isinstance(gap, int):
-        raise SoraError(f"{where}: a rule needs a 'name', two or more 'parts' (lists of terms) and an integer 'gap'")
+    clause_end = rule.get("clause_end", False)
+    if (
+        not isinstance(name, str)
+        or not isinstance(parts, list)
+        or len(parts) < 2
+        or not isinstance(gap, int)
+        or not isinstance(clause_end, bool)
+    ):
+        raise SoraError(
+            f"{where}: a rule needs a 'name', two or more 'parts' (lists of terms), an integer 'gap' and an "
+            "optional true/false 'clause_end'"
+        )
     bodies = ["|".join(_body(_normalized_term(t)) for t in part) for part in parts]
     cjk = any(is_cjk(c) for part in parts for t in part for c in t)
     if cjk:
@@ -116,6 +134,9 @@ def compile_rule(rule: dict, lang: str, where: str) -> Term:
         # Words in between: letters, digits or the allow-list's "~" mask, each after a separator.
         filler = rf"(?:[^\w~]+[\w~]+){{0,{gap}}}[^\w~]+"
         body = filler.join(rf"(?:{b})(?!\w)" for b in bodies)
+        if clause_end:
+            # German separable verbs put their prefix last: "sticht ... auf eine Frau ein," not "sticht ein Loch".
+            body += r"(?=\s*(?:[,.;:!?)]|$))"
         pattern = rf"(?<!\w){body}"
         strict = rf"(?<![{_SPACED_LETTER}]){body}"
     text = " … ".join(p[0] for p in parts)
@@ -157,18 +178,24 @@ class Lexicon:
     def _matchers(self) -> tuple[_Matcher, _Matcher]:
         return _Matcher(self.terms, strict=False), _Matcher(self.terms, strict=True)
 
-    def find(self, text: str, strict: bool = False) -> tuple[Term, re.Match[str]] | None:
+    def find(
+        self, text: str, strict: bool = False, defer: Callable[[str], bool] | None = None
+    ) -> tuple[Term, re.Match[str]] | None:
         """The term or rule with the longest match in normalised `text` (the first on a tie), or None.
 
         At each place the combined pattern tries longer terms first, so this is the longest term there.
+        An ambiguous term with no person near it is skipped where `defer(matched_text)` says so.
         """
         matcher = self._matchers[strict]
         if not matcher.fast.search(text):
             return None
         best = None
         for m in matcher.grouped.finditer(text):
+            term = self.terms[m.lastindex - 1]
+            if defer is not None and term.ambiguous and not load_people().near(text, m) and defer(m.group(0)):
+                continue
             if best is None or m.end() - m.start() > best[1].end() - best[1].start():
-                best = (self.terms[m.lastindex - 1], m)
+                best = (term, m)
         return best
 
 
@@ -182,7 +209,18 @@ def load_lexicon(category: str) -> Lexicon:
         raise SoraError(
             f"lexicon_{category}.json has no terms for {missing}; every category covers {REQUIRED_LANGUAGES}"
         )
-    terms = tuple(compile_term(t, lang) for lang, words in doc["terms"].items() for t in words)
+    ambiguous = {(lang, t) for lang, words in doc.get("ambiguous", {}).items() for t in words}
+    unknown = ambiguous - {(lang, t) for lang, words in doc["terms"].items() for t in words}
+    if unknown:
+        raise SoraError(
+            f"lexicon_{category}.json marks {sorted(unknown)} ambiguous but does not list them under 'terms'; "
+            "add them there or drop them from 'ambiguous'"
+        )
+    terms = tuple(
+        dataclasses.replace(compile_term(t, lang), ambiguous=(lang, t) in ambiguous)
+        for lang, words in doc["terms"].items()
+        for t in words
+    )
     rules = tuple(
         compile_rule(rule, lang, f"lexicon_{category}.json rule {n} ({lang})")
         for lang, lang_rules in doc.get("rules", {}).items()
@@ -198,6 +236,58 @@ def load_lexicons() -> tuple[Lexicon, ...]:
 
 
 _WINDOW_WORD = re.compile(r"[\w~]+")
+
+
+@dataclass(frozen=True)
+class People:
+    """Words for a person or a pet that an ambiguous word may harm ("killing a man", "a naked woman").
+
+    `either` words count within `window` words after the ambiguous word ("killing a man"). Before it
+    they count only within `back_window` words, only when the word is one of `looks_back` (participles
+    and adjectives that describe the person before them: "a woman murdered", "a naked woman"), and
+    not when one of `things` follows it as its object ("a student who killed it"): the subject of an
+    active verb is no victim ("a man killing time"). `after` words count after it only (object
+    pronouns: "killing him", not "he could murder a coffee").
+    """
+
+    version: int
+    either: tuple[Term, ...]
+    after: tuple[Term, ...]
+    looks_back: tuple[Term, ...]
+    things: tuple[Term, ...]
+    window: int
+    back_window: int
+
+    @functools.cached_property
+    def _patterns(self) -> tuple[re.Pattern[str] | None, ...]:
+        back = re.compile("|".join(t.body or t.source for t in self.looks_back)) if self.looks_back else None
+        return _any_of(self.either), _any_of(self.after), back, _any_of(self.things)
+
+    def near(self, text: str, m: re.Match[str]) -> bool:
+        either, after, back, things = self._patterns
+        right = " ".join(_WINDOW_WORD.findall(text[m.end() :])[: self.window])
+        if (either and either.search(right)) or (after and after.search(right)):
+            return True
+        if back is None or not back.fullmatch(m.group(0)) or (things and things.match(right)):
+            return False
+        left = " ".join(_WINDOW_WORD.findall(text[: m.start()])[-self.back_window :])
+        return bool(either and either.search(left))
+
+
+@functools.cache
+def load_people() -> People:
+    doc = load_data("people.json")
+    window, back_window = doc.get("window"), doc.get("back_window")
+    lists = [doc.get(k) for k in ("either", "after", "looks_back", "things")]
+    if not isinstance(window, int) or not isinstance(back_window, int) or not all(isinstance(x, dict) for x in lists):
+        raise SoraError(
+            "people.json needs integers 'window' and 'back_window' and 'either', 'after', 'looks_back' and "
+            "'things' maps of language to words"
+        )
+    either, after, back, things = (tuple(compile_term(t, lang) for lang, ws in x.items() for t in ws) for x in lists)
+    return People(doc["version"], either, after, back, things, window, back_window)
+
+
 _SIDES = ("before", "after", "either")
 
 

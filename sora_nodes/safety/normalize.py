@@ -136,6 +136,20 @@ class Normalized:
     original: str
     plain: str  # NFKC, casefold, no format chars or accents, lookalikes mapped, spaced letters joined
     alternates: tuple[str, ...]  # other readings: one-letter words kept apart, leetspeak read as letters
+    light: str = ""  # only NFKC, casefold and accents: the words as the user typed them
+
+    def shows(self, word: str) -> bool:
+        """Is `word` written plainly in the prompt, or is the whole prompt disguised alike (a styled-text copy)?
+
+        A word found only by undoing a trick ("k1ll", "k\u200bill", Cyrillic letters) among plainly written
+        words was hidden on purpose; a prompt written all in lookalike or spaced-out letters was not aimed
+        at one word.
+        """
+        typed = _WORD.findall(self.light)
+        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", self.light):
+            return True
+        readable = [w for w in typed if len(w) > 1 and w.isascii() and w.isalpha()]
+        return len(readable) < 0.5 * max(1, len(self.plain.split()))
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -148,4 +162,5 @@ def normalize(text: str) -> Normalized:
     plain = squeeze_spaces(collapse_spaced(base))
     spellings = dict.fromkeys(squeeze_spaces(collapse_spaced(base, keep)) for keep in ("", "head", "tail", "headtail"))
     alternates = [*spellings] + [deleet(s, one) for s in spellings for one in ("i", "l")]
-    return Normalized(original=text, plain=plain, alternates=tuple(dict.fromkeys(alternates)))
+    light = squeeze_spaces(strip_accents(nfkc_casefold(text)))
+    return Normalized(original=text, plain=plain, alternates=tuple(dict.fromkeys(alternates)), light=light)
