@@ -1,9 +1,10 @@
 """Render a few prompts with the default model into one PNG grid (docs/contact_sheet.png).
 
-    .venv/bin/python scripts/contact_sheet.py [--model PATH] [-o docs/contact_sheet.png] [PROMPT ...]
+    .venv/bin/python scripts/contact_sheet.py [--model PATH [--model NAME=PATH ...]] [-o docs/contact_sheet.png] [PROMPT ...]
 
-Each prompt gets two rows: the world's ground truth for the recaptioned scene, then the model's
-render with the default settings (20 euler steps, cfg 5, seed 0), every 4th frame of 17.
+Each prompt gets a row of the world's ground truth for the recaptioned scene, then one row per
+model: its render with the default settings (20 euler steps, cfg 5, seed 0), every 4th frame of 17.
+Several --model give the models side by side (e.g. the shipped one beside an earlier one).
 """
 
 import argparse
@@ -56,18 +57,21 @@ def _wrap(text: str, n: int) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("prompts", nargs="*", default=PROMPTS)
-    p.add_argument("--model", type=Path, default=None)
+    p.add_argument("--model", action="append", default=None, help="PATH or NAME=PATH; repeat to compare models")
     p.add_argument("-o", "--output", type=Path, default=Path("docs/contact_sheet.png"))
     args = p.parse_args()
-    model = load_sora_model(args.model or default_model_path())
+    models = {}
+    for item in args.model or [str(default_model_path())]:
+        name, _, path = item.rpartition("=")
+        models[name or "model"] = load_sora_model(Path(path))
     rows = []
     for prompt in args.prompts:
         r = recaption(prompt, seed=0)
-        truth = render_scene(r.scene)
-        video = generate(model, r.text, width=64, height=64, frames=17, settings=SamplingSettings(seed=0))
-        made = (video.clamp(0, 1) * 255).round().byte().numpy()
-        rows.append(labelled(strip(truth, 4), f'"{prompt}" - world ground truth'))
-        rows.append(labelled(strip(made, 4), "model render"))
+        rows.append(labelled(strip(render_scene(r.scene), 4), f'"{prompt}" - world ground truth'))
+        for name, model in models.items():
+            video = generate(model, r.text, width=64, height=64, frames=17, settings=SamplingSettings(seed=0))
+            made = (video.clamp(0, 1) * 255).round().byte().numpy()
+            rows.append(labelled(strip(made, 4), f"{name} render"))
         rows.append(np.full((8, rows[-1].shape[1], 3), 255, np.uint8))
     sheet = np.concatenate(rows[:-1], axis=0)
     with atomic_path(args.output) as tmp:

@@ -1,29 +1,61 @@
 #!/usr/bin/env bash
-# Train the shipped default model from scratch: the VAE, then the DiT on its latents, both on the
-# procedural shapes world. Each stage resumes from its state.pt when re-run, so the job can be
-# stopped and continued (also across machines: copy the run folder). Set DEVICE=cuda on a GPU.
-#   bash scripts/train_default.sh            # -> runs/default/dit/sora.safetensors
-#   cp runs/default/dit/sora.safetensors models/sora/sora-default.safetensors
+# Train the default model v2 (issue 13): the 4x VAE "shapes4" with an edge and frame-difference loss,
+# then the DiT "shapes4" on its latents, both on the procedural shapes world.
+#
+# One command, resumable at every stage and across machines:
+#   bash scripts/train_default.sh                      # -> runs/default/dit/sora.safetensors
+#   .venv/bin/python scripts/ship_default.py runs/default/dit/sora.safetensors   # scores it, writes models/sora/
+# - A stage with a state.pt in runs/default/ continues from it.
+# - On a machine with only the repository (no runs/), the VAE is the one inside the shipped checkpoint
+#   and the DiT continues from the shipped checkpoint's weights at the step it records, as long as
+#   that checkpoint was made by this recipe; nothing outside git is needed to go on.
+# Set DEVICE=cuda on a GPU; DIT_STEPS sets the length of the DiT's learning-rate schedule and
+# DIT_STOP where this run stops on it (the next run continues the same schedule).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/default}
 DEVICE=${DEVICE:-auto}
-VAE_STEPS=${VAE_STEPS:-2000}
-VAE_LONG_STEPS=${VAE_LONG_STEPS:-600}
-# The shipped checkpoint: 1900 steps of a 2400-step schedule (a session ran out), then resumed
-# under a 5000-step schedule (a warm restart of the learning rate) to step 5000.
-DIT_FIRST_STEPS=${DIT_FIRST_STEPS:-2400}
-DIT_FIRST_STOP=${DIT_FIRST_STOP:-1900}
-DIT_STEPS=${DIT_STEPS:-5000}
+SHIPPED=${SHIPPED:-models/sora/sora-default.safetensors}
+VAE_STEPS=${VAE_STEPS:-1800}
+VAE_LONG_STEPS=${VAE_LONG_STEPS:-400}
+DIT_STEPS=${DIT_STEPS:-8000}
+DIT_STOP=${DIT_STOP:-$DIT_STEPS}
+VAE_ARGS=(--preset shapes4 --batch 8 --crop 32 --crop-candidates 4 --gradient-weight 1.0 --first-frame-weight 2.0
+          --device "$DEVICE")
+DIT_ARGS=(--preset shapes4 --batch 32 --lr 6e-4 --dataset-size 6000 --label-rate 0.2 --eval-every 300
+          --device "$DEVICE")
 resume() { [ -f "$1/state.pt" ] && echo --resume || true; }
+# exit 0 when the shipped checkpoint was made by this recipe (its DiT and VAE are the shapes4 presets)
+shipped_is_v2() {
+    [ -f "$SHIPPED" ] && .venv/bin/python - "$SHIPPED" <<'PY'
+import json, sys
+from sora_nodes.checkpoint import read_metadata
+from sora_nodes.models.dit import DIT_PRESETS
+from sora_nodes.models.vae import VAE_PRESETS
+from sora_nodes.models.config import config_to_json
+meta = read_metadata(sys.argv[1])
+dit, vae = json.loads(meta["dit.config"]), json.loads(meta["vae.config"])
+ok = vae == json.loads(config_to_json(VAE_PRESETS["shapes4"])) and dit["patch_size"] == [1, 4, 4]
+sys.exit(0 if ok else 1)
+PY
+}
 
-# VAE: 9-frame crops first (cheap), then 17- and 33-frame crops so the causal decoder stays
-# sharp to the end of the clips the DiT trains on (a VAE trained on 9 frames drifts after ~9).
-.venv/bin/sora train vae --out "$RUN/vae" --steps "$VAE_STEPS" --batch 16 --crop 32 --device "$DEVICE" \
-    $(resume "$RUN/vae")
-.venv/bin/sora train vae --out "$RUN/vae" --steps $((VAE_STEPS + VAE_LONG_STEPS)) --batch 16 --crop 32 \
-    --buckets 64x64x17:2,112x64x17:1,64x112x17:1,64x64x33:1 --device "$DEVICE" --resume
-.venv/bin/sora train dit --out "$RUN/dit" --vae "$RUN/vae/vae.safetensors" --steps "$DIT_FIRST_STEPS" --batch 32 \
-    --stop-after "$DIT_FIRST_STOP" --dataset-size 8000 --device "$DEVICE" $(resume "$RUN/dit")
-.venv/bin/sora train dit --out "$RUN/dit" --vae "$RUN/vae/vae.safetensors" --steps "$DIT_STEPS" --batch 32 \
-    --dataset-size 8000 --device "$DEVICE" --resume
+VAE="$RUN/vae/vae.safetensors"
+if [ ! -f "$VAE" ] && [ ! -f "$RUN/vae/state.pt" ] && shipped_is_v2; then
+    VAE="$SHIPPED"  # the shipped checkpoint carries the VAE this recipe trained
+    echo "VAE: using the one in $SHIPPED"
+elif [ ! -f "$VAE" ] || [ "$(.venv/bin/python -c "import json,sys; from sora_nodes.checkpoint import read_metadata; print(json.loads(read_metadata(sys.argv[1])['training'])['steps_done'])" "$VAE")" -lt $((VAE_STEPS + VAE_LONG_STEPS)) ]; then
+    # 9-frame clips first (cheap), then 17-frame ones so the causal decoder stays sharp to the end
+    .venv/bin/sora train vae --out "$RUN/vae" --steps "$VAE_STEPS" "${VAE_ARGS[@]}" $(resume "$RUN/vae")
+    .venv/bin/sora train vae --out "$RUN/vae" --steps $((VAE_STEPS + VAE_LONG_STEPS)) "${VAE_ARGS[@]}" \
+        --buckets 64x64x17:2,112x64x17:1,64x112x17:1 --resume
+fi
+
+START=()
+if [ -f "$RUN/dit/state.pt" ]; then
+    START=(--resume)
+elif shipped_is_v2; then
+    START=(--init-from "$SHIPPED")
+fi
+.venv/bin/sora train dit --out "$RUN/dit" --vae "$VAE" --steps "$DIT_STEPS" --stop-after "$DIT_STOP" \
+    "${DIT_ARGS[@]}" "${START[@]}"

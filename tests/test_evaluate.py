@@ -311,3 +311,32 @@ def test_model_and_untrained_sources_render_through_the_pipeline(tiny_checkpoint
         assert report["n_clips"] == 1 and report["settings"]["steps"] == 1
         assert report["model"] == str(tiny_checkpoint)
         assert report["rows"][0]["caption"] != heldout[0].prompt  # the model is fed the recaptioned text
+
+
+def test_the_vae_source_scores_the_latent_ceiling_with_psnr_per_frame(tiny_checkpoint, heldout, tmp_path):
+    from sora_nodes.checkpoint import save_checkpoint
+    from sora_nodes.evaluate.run import psnr_per_frame
+
+    report = evaluate(heldout[:2], "vae", model_path=tiny_checkpoint)
+    assert len(report["psnr_per_frame"]) == 17 and report["psnr_frame0"] == report["psnr_per_frame"][0]
+    assert report["psnr_rest"] < 20  # an untrained tiny VAE reconstructs nothing
+    assert set(report["shape_confusion"]) == {heldout[0].expect.shape, heldout[1].expect.shape} - {None}
+    assert "steps" not in report["settings"]  # no sampling
+    vae_only = save_checkpoint(tmp_path / "vae.safetensors", {"vae": untrained_like(tiny_checkpoint).vae})
+    assert evaluate(heldout[:1], "vae", model_path=vae_only)["n_clips"] == 1  # `sora train vae` output works too
+    frames = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    assert psnr_per_frame(frames, frames)[0] == 100.0
+    assert 5 < psnr_per_frame(frames.astype(np.float32) / 255 * 0.5, frames)[0] < 15
+
+
+def test_the_text_can_be_the_terse_label_instead_of_the_caption(tiny_checkpoint, heldout, monkeypatch):
+    import sora_nodes.pipeline as pipeline
+
+    fed = []
+    real = pipeline.generate
+    monkeypatch.setattr(pipeline, "generate", lambda model, prompt, **kw: fed.append(prompt) or real(model, prompt, **kw))
+    report = evaluate(heldout[:1], "model", model_path=tiny_checkpoint, steps=1, cfg=1.0, text="label")
+    want = heldout[0].expect
+    assert fed == [f"{want.color} {want.shape} {LABEL_MOTION[want.motion]}"] and report["settings"]["text"] == "label"
+    with pytest.raises(SoraError, match="unknown text"):
+        evaluate(heldout[:1], "model", model_path=tiny_checkpoint, text="poem")

@@ -155,3 +155,65 @@ def test_cli_rejects_bad_training_arguments_in_one_line(tmp_path):
         text=True,
     )
     assert r.returncode == 2 and "no.safetensors" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_difference_loss_prefers_a_sharp_edge_to_a_blurred_one_at_equal_l1():
+    from sora_nodes.train.vae_trainer import difference_l1
+
+    video = -torch.ones(1, 3, 5, 64, 64)
+    video[..., 20:32, 20:32] = 1.0  # a 12 px square: 3.5 % of the frame
+    blurred = torch.nn.functional.avg_pool3d(video, (1, 5, 5), stride=1, padding=(0, 2, 2), count_include_pad=False)
+    pixel = (blurred - video).abs().mean()
+    offset = video + pixel  # as wrong as the blur by plain L1, but every edge kept
+    torch.testing.assert_close((offset - video).abs().mean(), pixel)
+    assert difference_l1(video, video) == 0 and difference_l1(offset, video) < 1e-6
+    assert difference_l1(blurred, video) > pixel
+
+
+def test_busiest_crop_holds_the_object_where_random_crops_mostly_miss_it():
+    from sora_nodes.train.vae_trainer import random_crop
+
+    video = torch.zeros(1, 3, 5, 64, 64)
+    video[..., 2:14, 50:62] = 1.0  # one small object near a corner
+    hits = {n: 0 for n in (1, 16)}
+    for seed in range(40):
+        for n in hits:
+            crop = random_crop(video, 32, random.Random(seed), candidates=n)
+            assert crop.shape == (1, 3, 5, 32, 32)
+            hits[n] += bool(crop.amax() > 0)
+    assert hits[16] >= 34 and hits[1] <= 14  # about 18 % of random 32 px crops touch the object
+
+
+def test_label_rate_captions_some_world_clips_with_the_terse_label():
+    labels = WorldSource(BUCKETS, label_rate=1.0).sample(Bucket(32, 32, 5), 4, random.Random(0))[1]
+    captions = WorldSource(BUCKETS).sample(Bucket(32, 32, 5), 4, random.Random(0))[1]
+    assert all("." not in t and len(t.split()) < len(c.split()) for t, c in zip(labels, captions, strict=True))
+    from sora_nodes.train.sources import open_source
+
+    with pytest.raises(SoraError, match="--label-rate needs --data world"):
+        open_source("/nonexistent", BUCKETS, label_rate=0.5)
+
+
+def test_a_run_continues_from_a_shipped_model_and_scores_a_learning_curve(trained_vae, tmp_path, capsys):
+    """No state.pt (a fresh machine): --init-from continues the model's weights at its recorded step."""
+    import json
+
+    _, vae_path, _ = trained_vae
+    settings = DiTTrainSettings(
+        steps=4, stop_after=2, batch=2, dataset_size=4, save_every=2, warmup=1, eval_every=2, eval_prompts=2
+    )
+    kw = dict(config=dit_preset("tiny"), vae_path=vae_path, source=WorldSource(BUCKETS), log=print)
+    shipped = train_dit(tmp_path / "first", settings=settings, **kw)
+    curve = json.loads((tmp_path / "first" / "curve.json").read_text())
+    assert [p["step"] for p in curve] == [2] and {"loss", "color", "shape", "motion"} <= set(curve[0])
+    assert (tmp_path / "first" / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    first = load_sora_model(shipped).dit.state_dict()
+    later = DiTTrainSettings(**{**vars(settings), "stop_after": 3, "eval_every": 0})
+    train_dit(tmp_path / "fresh", settings=later, init_from=shipped, **kw)
+    out = capsys.readouterr().out
+    assert "at step 2" in out and "steps 2->4" in out
+    resumed = load_sora_model(tmp_path / "fresh" / "sora.safetensors")
+    assert '"steps_done": 3' in read_metadata(tmp_path / "fresh" / "sora.safetensors")["training"]
+    assert any(not torch.equal(v, resumed.dit.state_dict()[k]) for k, v in first.items())  # it trained on
+    with pytest.raises(SoraError, match="other settings.*lr"):
+        train_dit(tmp_path / "other", settings=DiTTrainSettings(**{**vars(later), "lr": 0.1}), init_from=shipped, **kw)

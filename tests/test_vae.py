@@ -298,3 +298,29 @@ def test_patch_size_folds_pixels_and_keeps_shapes_and_causality():
         changed = video.clone()
         changed[:, :, -1] = 0  # a change in the last frame must not reach earlier latents
         torch.testing.assert_close(vae.encode(changed)[:, :, :2], z[:, :, :2])
+
+
+def test_a_stage_can_keep_its_resolution_so_space_and_time_compress_4x_each():
+    shapes4 = VAE_PRESETS["shapes4"]
+    assert (shapes4.temporal_factor, shapes4.spatial_factor) == (4, 4)
+    cfg = VAEConfig(
+        latent_channels=4,
+        base_channels=8,
+        channel_mults=(1, 2, 2),
+        temporal_downsample=(True, True),
+        spatial_downsample=(True, False),
+        patch_size=2,
+    )
+    assert (cfg.temporal_factor, cfg.spatial_factor) == (4, 4)
+    torch.manual_seed(0)
+    vae = VideoVAE(cfg).eval()
+    video = clip(9, 16, 24)
+    with torch.no_grad():
+        z = vae.encode(video)
+        assert z.shape == (1, 4, 3, 4, 6) and vae.decode(z).shape == video.shape
+        torch.testing.assert_close(vae.encode(video, chunk_frames=8), z, atol=ATOL, rtol=0)
+        changed = video.clone()
+        changed[:, :, 5:] = 0  # frames 5.. belong to the last latent frame only
+        torch.testing.assert_close(vae.encode(changed)[:, :, :2], z[:, :, :2], atol=ATOL, rtol=0)
+    with pytest.raises(SoraError, match="spatial_downsample needs one flag per stage transition"):
+        VAEConfig(channel_mults=(1, 2, 4), temporal_downsample=(True, True), spatial_downsample=(True,))

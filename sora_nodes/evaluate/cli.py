@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .prompts import load_prompts
-from .run import ATTRIBUTES, SOURCES, evaluate
+from .run import ATTRIBUTES, SOURCES, TEXTS, evaluate
 from .tasks import TASKS
 
 
@@ -16,6 +16,16 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
     return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WxH like 112x64, got {text!r}") from None
+    if w < 16 or h < 16:
+        raise argparse.ArgumentTypeError(f"size must be at least 16x16, got {text}")
+    return w, h
 
 
 def _percent(value: float | None) -> str:
@@ -40,6 +50,11 @@ def print_table(report: dict, file=None) -> None:
         print(f"  {name:22s} {_percent(value)}{verdict}", file=file)
     print(f"  {'flicker (8-bit levels)':22s} {report['flicker']:6.2f}  (background; lower is better)", file=file)
     print(f"  {'colour jitter':22s} {report['color_jitter']:6.2f}  (objects; lower is better)", file=file)
+    if "psnr_frame0" in report:
+        print(f"  {'PSNR frame 0 / rest':22s} {report['psnr_frame0']:6.2f} / {report['psnr_rest']:.2f} dB", file=file)
+    print("  shape confusion (asked: detected):", file=file)
+    for shape, seen in report["shape_confusion"].items():
+        print(f"    {shape:8s} " + ", ".join(f"{k} {v}" for k, v in seen.items()), file=file)
     print("  motion breakdown:", file=file)
     for motion, entry in report["motion_breakdown"].items():
         seen = ", ".join(f"{k} {v}" for k, v in entry["detected"].items())
@@ -130,6 +145,9 @@ def cmd_eval(args) -> int:
             model_path=args.model,
             steps=args.steps,
             cfg=args.cfg,
+            text=args.text,
+            width=args.size[0],
+            height=args.size[1],
             device=device,
             progress=progress,
         )
@@ -154,13 +172,21 @@ def add_parser(sub) -> None:
         "--source",
         choices=SOURCES,
         default="model",
-        help="model: the checkpoint; world: ground truth (the ceiling); untrained: random weights (the floor)",
+        help="model: the checkpoint; world: ground truth (the ceiling); vae: ground truth through the "
+        "checkpoint's VAE (the latent's ceiling); untrained: random weights (the floor)",
     )
     p.add_argument("--model", type=Path, default=None, help="checkpoint .safetensors (default: models/sora/)")
     p.add_argument("--seeds", type=_positive_int, default=1, help="render each prompt with seeds 0..N-1 (default 1)")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N prompts")
     p.add_argument("--steps", type=_positive_int, default=20)
     p.add_argument("--cfg", type=float, default=5.0, help="guidance scale; 1 disables guidance")
+    p.add_argument("--size", type=_size, default=(64, 64), help="WxH of the rendered clips (default 64x64)")
+    p.add_argument(
+        "--text",
+        choices=TEXTS,
+        default="caption",
+        help="condition on the recaptioned long caption (default, what users get) or the scene's terse label",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--json", action="store_true", help="print the full report (with per-prompt rows) as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

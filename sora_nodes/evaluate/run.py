@@ -4,6 +4,8 @@ Sources:
   model      the default checkpoint (or `model_path`), fed the recaptioned prompt: what users get
   world      the world's own rendering of the recaptioned scene: the ceiling the evaluator can reach
   untrained  a freshly initialised model with the checkpoint's architecture (seed 0): the floor
+  vae        the world's clip through the checkpoint's VAE (encode, decode): the ceiling any DiT on
+             that latent can reach; rows also carry the reconstruction PSNR per frame
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from .analyze import analyse_clip
 from .prompts import EvalPrompt
 from .score import ClipScore, score_clip
 
-SOURCES = ("model", "world", "untrained")
+SOURCES = ("model", "world", "untrained", "vae")
+TEXTS = ("caption", "label")  # what the DiT is conditioned on: the long recaption, or the terse label
 ATTRIBUTES = ("color", "shape", "motion")
 QUALITY_BAR = {"color": 0.9, "shape": 0.8, "motion": 0.8, "occlusion_persistence": 0.7}
 
@@ -48,25 +51,49 @@ def untrained_like(path: str | Path, *, seed: int = 0, device="cpu"):
     return model
 
 
-def _renderer(source: str, *, model_path, width, height, frames, steps, cfg, sampler, device) -> Callable:
-    """(recaption, seed) -> frames [T, H, W, 3] for the source."""
-    if source == "world":
-        from ..world import render_scene
+def psnr_per_frame(video: np.ndarray, reference: np.ndarray) -> list[float]:
+    """PSNR in dB of each frame of `video` against `reference` (uint8 or 0..1 float, [T, H, W, 3])."""
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float64) / (255.0 if x.dtype == np.uint8 else 1.0)
 
+    a, b = unit(video), unit(reference)
+    mse = ((a - b) ** 2).reshape(len(a), -1).mean(axis=1)
+    return [float(10 * np.log10(1.0 / max(m, 1e-10))) for m in mse]
+
+
+def _renderer(source: str, *, model_path, width, height, frames, steps, cfg, sampler, text, device) -> Callable:
+    """(recaption, seed) -> frames [T, H, W, 3] for the source."""
+    from ..world import label, render_scene
+
+    if source == "world":
         return lambda rc, seed: render_scene(rc.scene)
     from ..bundle import default_model_path, load_sora_model
     from ..models.text import load_text_encoder
-    from ..pipeline import SamplingSettings, check_request, generate
+    from ..pipeline import SamplingSettings, check_request, decode_latent, encode_frames, generate
 
     path = Path(model_path) if model_path is not None else default_model_path()
-    model = load_sora_model(path, device=device) if source == "model" else untrained_like(path, device=device)
+    if source == "vae":  # a whole model or a VAE alone (vae.safetensors of `sora train vae`)
+        import torch
+
+        from ..train.dit_trainer import load_frozen_vae
+
+        vae = load_frozen_vae(path, device)
+        vae.latent_shape(frames, height, width)  # a bad size fails before any rendering
+
+        def roundtrip(rc, seed):
+            truth = torch.from_numpy(render_scene(rc.scene)).float() / 255.0  # [T, H, W, 3]
+            return decode_latent(vae, encode_frames(vae, truth)).numpy()
+
+        return roundtrip
+    model = untrained_like(path, device=device) if source == "untrained" else load_sora_model(path, device=device)
     check_request(model, width=width, height=height, frames=frames)  # a bad size fails before any rendering
     text_encoder = load_text_encoder(model.text_encoder, device=model.device)
 
     def render(rc, seed):
         settings = SamplingSettings(steps=steps, cfg=cfg, sampler=sampler, seed=seed)
+        prompt = label(rc.scene) if text == "label" and rc.scene is not None else rc.text
         video = generate(
-            model, rc.text, width=width, height=height, frames=frames, settings=settings, text_encoder=text_encoder
+            model, prompt, width=width, height=height, frames=frames, settings=settings, text_encoder=text_encoder
         )
         return video.numpy()
 
@@ -76,6 +103,16 @@ def _renderer(source: str, *, model_path, width, height, frames, steps, cfg, sam
 def _rate(values: list[bool | None]) -> float | None:
     scored = [v for v in values if v is not None]
     return sum(scored) / len(scored) if scored else None
+
+
+def _psnr_summary(rows: list[dict]) -> dict:
+    """Mean reconstruction PSNR per frame index, frame 0 apart (only for sources with a reference)."""
+    curves = [row["psnr_per_frame"] for row in rows if "psnr_per_frame" in row]
+    if not curves:
+        return {}
+    per_frame = np.mean(np.array(curves), axis=0)
+    return {"psnr_per_frame": [round(float(v), 2) for v in per_frame], "psnr_frame0": round(float(per_frame[0]), 2),
+            "psnr_rest": round(float(per_frame[1:].mean()), 2) if len(per_frame) > 1 else None}
 
 
 def summarize(rows: list[dict], scores: list[ClipScore]) -> dict:
@@ -95,6 +132,10 @@ def summarize(rows: list[dict], scores: list[ClipScore]) -> dict:
         m: {"n": e["n"], "accuracy": e["correct"] / e["n"], "detected": dict(e["detected"].most_common())}
         for m, e in sorted(by_motion.items())
     }
+    confusion: dict[str, Counter] = {}
+    for row, s in zip(rows, scores, strict=True):
+        if (want := row["expect"].get("shape")) is not None:
+            confusion.setdefault(want, Counter())[str(s.detected["shape"])] += 1
     occlusion = _rate([s.occlusion for s in scores])
     figures = {**accuracy, "occlusion_persistence": occlusion}
     return {
@@ -104,6 +145,8 @@ def summarize(rows: list[dict], scores: list[ClipScore]) -> dict:
         "flicker": float(np.mean([s.flicker for s in scores])) if scores else None,
         "color_jitter": float(np.mean([s.color_jitter for s in scores])) if scores else None,
         "motion_breakdown": breakdown,
+        "shape_confusion": {k: dict(v.most_common()) for k, v in sorted(confusion.items())},
+        **_psnr_summary(rows),
         "quality_bar": {
             k: {"required": bar, "measured": figures[k], "pass": None if figures[k] is None else figures[k] >= bar}
             for k, bar in QUALITY_BAR.items()
@@ -124,6 +167,7 @@ def evaluate(
     steps: int = 20,
     cfg: float = 5.0,
     sampler: str = "euler",
+    text: str = "caption",
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
@@ -132,6 +176,8 @@ def evaluate(
 
     if source not in SOURCES:
         raise SoraError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
+    if text not in TEXTS:
+        raise SoraError(f"unknown text {text!r}; choose from {', '.join(TEXTS)}")
     if seeds < 1:
         raise SoraError(f"seeds must be at least 1, got {seeds}")
     if not prompts:
@@ -146,6 +192,7 @@ def evaluate(
         steps=steps,
         cfg=cfg,
         sampler=sampler,
+        text=text,
         device=device,
     )
     rows, scores = [], []
@@ -153,12 +200,13 @@ def evaluate(
     for i, p in enumerate(prompts):
         for seed in range(seeds):
             rc = recaption(p.prompt, seed=seed, width=width, height=height, frames=frames, fps=fps)
-            if source == "world" and rc.scene is None:
+            if (source in ("world", "vae") or text == "label") and rc.scene is None:
                 raise SoraError(
                     f"prompt {i + 1} ({p.prompt!r}) is outside the shapes world, so the world cannot render it; "
                     "name a shape (circle, square, triangle) or an object's colour and motion"
                 )
-            s = score_clip(analyse_clip(render(rc, seed)), p.expect)
+            video = render(rc, seed)
+            s = score_clip(analyse_clip(video), p.expect)
             scores.append(s)
             rows.append(
                 {
@@ -172,11 +220,15 @@ def evaluate(
                     "color_jitter": s.color_jitter,
                 }
             )
+            if source == "vae":
+                from ..world import render_scene
+
+                rows[-1]["psnr_per_frame"] = psnr_per_frame(video, render_scene(rc.scene))
             if progress is not None:
                 progress(len(scores), total)
     settings = {"seeds": seeds, "width": width, "height": height, "frames": frames, "fps": fps}
-    if source != "world":
-        settings |= {"steps": steps, "cfg": cfg, "sampler": sampler}
+    if source in ("model", "untrained"):
+        settings |= {"steps": steps, "cfg": cfg, "sampler": sampler, "text": text}
     model = None
     if source != "world":
         from ..bundle import default_model_path

@@ -58,7 +58,12 @@ DIT_PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(hidden_size=64, depth=2, num_heads=4),  # unit tests
     "shapes": DiTConfig(
         latent_channels=16, hidden_size=256, depth=6, num_heads=4, pooled_text=True
-    ),  # the shipped default (CPU-trained)
+    ),  # the default model v1 (CPU-trained, on the 8x VAE "shapes")
+    # default model v2: the 4x VAE "shapes4" (8 channels, 16x16 cells at 64x64) cut into 4x4 patches,
+    # so a 64x64x17 clip is still 80 tokens, each carrying twice v1's numbers
+    "shapes4": DiTConfig(
+        latent_channels=8, patch_size=(1, 4, 4), hidden_size=256, depth=6, num_heads=4, pooled_text=True
+    ),
     "S": DiTConfig(hidden_size=384, depth=12, num_heads=6),
     "B": DiTConfig(hidden_size=768, depth=12, num_heads=12),
     "L": DiTConfig(hidden_size=1024, depth=24, num_heads=16),

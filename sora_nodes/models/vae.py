@@ -26,7 +26,10 @@ class VAEConfig:
     latent_channels: int = 8
     base_channels: int = 64
     channel_mults: tuple[int, ...] = (1, 2, 4)  # len - 1 spatial halvings
-    temporal_downsample: tuple[bool, ...] = (True, True)  # per halving: is time halved too
+    temporal_downsample: tuple[bool, ...] = (True, True)  # per stage transition: is time halved
+    # per stage transition: is space halved (None: always). False keeps a stage at the resolution of
+    # the one before, so time can be compressed 4x while space is compressed only 4x, not 8x.
+    spatial_downsample: tuple[bool, ...] | None = None
     num_res_blocks: int = 2
     mid_attention: bool = True  # per-frame spatial self-attention at the lowest resolution
     patch_size: int = 1  # pixels folded into channels (p x p) before the first conv: cheap full-resolution stage
@@ -36,6 +39,11 @@ class VAEConfig:
             raise SoraError(
                 f"VAEConfig.temporal_downsample needs one flag per spatial halving, i.e. "
                 f"len(channel_mults) - 1 = {len(self.channel_mults) - 1}, got {len(self.temporal_downsample)}"
+            )
+        if self.spatial_downsample is not None and len(self.spatial_downsample) != len(self.channel_mults) - 1:
+            raise SoraError(
+                f"VAEConfig.spatial_downsample needs one flag per stage transition, i.e. "
+                f"len(channel_mults) - 1 = {len(self.channel_mults) - 1}, got {len(self.spatial_downsample)}"
             )
         for name in ("in_channels", "latent_channels", "base_channels", "num_res_blocks", "patch_size"):
             if getattr(self, name) < 1:
@@ -48,8 +56,12 @@ class VAEConfig:
         return 2 ** sum(bool(t) for t in self.temporal_downsample)
 
     @property
+    def spatial_halvings(self) -> tuple[bool, ...]:
+        return self.spatial_downsample or (True,) * (len(self.channel_mults) - 1)
+
+    @property
     def spatial_factor(self) -> int:
-        return self.patch_size * 2 ** (len(self.channel_mults) - 1)
+        return self.patch_size * 2 ** sum(self.spatial_halvings)
 
 
 VAE_PRESETS: dict[str, VAEConfig] = {
@@ -70,6 +82,17 @@ VAE_PRESETS: dict[str, VAEConfig] = {
         base_channels=16,
         channel_mults=(1, 2, 4),
         temporal_downsample=(True, True),
+        num_res_blocks=1,
+        patch_size=2,
+    ),
+    # default model v2 (issue 13): 4x spatial compression, so a 12 px shape spans 3 latent cells and
+    # keeps its corners; 17x64x64 -> 8x5x16x16 (twice the numbers of "shapes", a quarter per cell)
+    "shapes4": VAEConfig(
+        latent_channels=8,
+        base_channels=32,
+        channel_mults=(1, 2, 2),
+        temporal_downsample=(True, True),
+        spatial_downsample=(True, False),
         num_res_blocks=1,
         patch_size=2,
     ),
@@ -130,20 +153,21 @@ class FrameAttention(nn.Module):
 
 
 class Downsample(nn.Module):
-    """Halve H and W (stride-2 conv per frame); optionally halve time as well.
+    """Halve H and W (stride-2 conv per frame) unless spatial=False; optionally halve time as well.
 
     Time: left-pad one zero frame, then kernel 2 stride 2, so output 0 sees frame 0 only and
     output j sees frames 2j-1 and 2j. Chunks start at 1 + 2m, so no pair straddles two chunks and
     only the clip's first chunk gets the pad.
     """
 
-    def __init__(self, channels: int, temporal: bool):
+    def __init__(self, channels: int, temporal: bool, spatial: bool = True):
         super().__init__()
-        self.spatial = Conv3d(channels, channels, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+        stride = (1, 2, 2) if spatial else (1, 1, 1)
+        self.spatial = Conv3d(channels, channels, (1, 3, 3), stride=stride, padding=(0, 1, 1))
         self.temporal = Conv3d(channels, channels, (2, 1, 1), stride=(2, 1, 1)) if temporal else None
 
     def forward(self, x: torch.Tensor, cache: Cache | None) -> torch.Tensor:
-        x = self.spatial(x)  # [B, C, T, H/2, W/2]
+        x = self.spatial(x)  # [B, C, T, H/2, W/2] (or H, W)
         if self.temporal is None:
             return x
         if cache is None or self not in cache:
@@ -154,15 +178,16 @@ class Downsample(nn.Module):
 
 
 class Upsample(nn.Module):
-    """Double H and W (nearest + conv per frame); optionally double time.
+    """Double H and W (nearest + conv per frame) unless spatial=False; optionally double time.
 
     Time: a causal conv to 2x channels, unfolded into 2 frames each; the clip's very first frame
     is dropped so 1 + n frames become 1 + 2n (mirror of Downsample).
     """
 
-    def __init__(self, channels: int, temporal: bool):
+    def __init__(self, channels: int, temporal: bool, spatial: bool = True):
         super().__init__()
         self.temporal = CausalConv3d(channels, 2 * channels, (3, 1, 1)) if temporal else None
+        self.scale = 2.0 if spatial else 1.0
         self.spatial = Conv3d(channels, channels, (1, 3, 3), padding=(0, 1, 1))
 
     def forward(self, x: torch.Tensor, cache: Cache | None) -> torch.Tensor:
@@ -174,7 +199,8 @@ class Upsample(nn.Module):
                 x = x[:, :, 1:]
                 if cache is not None:
                     cache[self] = None
-        x = F.interpolate(x, scale_factor=(1.0, 2.0, 2.0), mode="nearest")
+        if self.scale != 1.0:
+            x = F.interpolate(x, scale_factor=(1.0, self.scale, self.scale), mode="nearest")
         return self.spatial(x)
 
 
@@ -217,7 +243,7 @@ class Encoder(nn.Module):
                 blocks.append(ResBlock(ch, out))
                 ch = out
             if i < len(chans) - 1:
-                blocks.append(Downsample(ch, c.temporal_downsample[i]))
+                blocks.append(Downsample(ch, c.temporal_downsample[i], c.spatial_halvings[i]))
         self.down = nn.ModuleList(blocks)
         self.mid = _mid(ch, c.mid_attention)
         self.norm_out = RMSNorm(ch)
@@ -243,7 +269,7 @@ class Decoder(nn.Module):
                 blocks.append(ResBlock(ch, chans[i]))
                 ch = chans[i]
             if i > 0:
-                blocks.append(Upsample(ch, c.temporal_downsample[i - 1]))
+                blocks.append(Upsample(ch, c.temporal_downsample[i - 1], c.spatial_halvings[i - 1]))
         self.up = nn.ModuleList(blocks)
         self.norm_out = RMSNorm(ch)
         self.patch_size = c.patch_size

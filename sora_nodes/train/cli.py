@@ -24,6 +24,9 @@ def cmd_train_vae(args) -> int:
     source = open_source(args.data, parse_buckets(args.buckets))
     settings = VAETrainSettings(
         crop=args.crop or None,
+        crop_candidates=args.crop_candidates,
+        gradient_weight=args.gradient_weight,
+        first_frame_weight=args.first_frame_weight,
         steps=args.steps,
         batch=args.batch,
         lr=args.lr,
@@ -43,7 +46,7 @@ def cmd_train_vae(args) -> int:
 
 
 def cmd_train_dit(args) -> int:
-    source = open_source(args.data, parse_buckets(args.buckets))
+    source = open_source(args.data, parse_buckets(args.buckets), label_rate=args.label_rate)
     settings = DiTTrainSettings(
         steps=args.steps,
         batch=args.batch,
@@ -55,6 +58,9 @@ def cmd_train_dit(args) -> int:
         cfg_dropout=args.cfg_dropout,
         condition_rate=args.condition_rate,
         stop_after=args.stop_after,
+        label_rate=args.label_rate,
+        eval_every=args.eval_every,
+        eval_prompts=args.eval_prompts,
     )
     train_dit(
         args.out,
@@ -64,6 +70,7 @@ def cmd_train_dit(args) -> int:
         settings=settings,
         device=_device(args.device),
         resume=args.resume,
+        init_from=args.init_from,
     )
     return 0
 
@@ -96,6 +103,24 @@ def add_parser(sub) -> None:
     _common(vae, steps=2000, batch=8, lr=1e-3, buckets=VAE_BUCKETS)
     vae.add_argument("--preset", default="shapes", choices=sorted(VAE_PRESETS))
     vae.add_argument("--crop", type=int, default=VAETrainSettings.crop, help="random square crops (0: whole frames)")
+    vae.add_argument(
+        "--crop-candidates",
+        type=int,
+        default=VAETrainSettings.crop_candidates,
+        help="crop the busiest of N random offsets per clip (1: plain random crops)",
+    )
+    vae.add_argument(
+        "--gradient-weight",
+        type=float,
+        default=VAETrainSettings.gradient_weight,
+        help="weight of the L1 term on pixel and frame differences (edges, motion)",
+    )
+    vae.add_argument(
+        "--first-frame-weight",
+        type=float,
+        default=VAETrainSettings.first_frame_weight,
+        help="loss weight of frame 0, which the causal VAE encodes alone",
+    )
     vae.set_defaults(func=cmd_train_vae)
     dit = kinds.add_parser("dit", help="train the DiT on latents of a trained VAE")
     _common(dit, steps=4000, batch=32, lr=6e-4, buckets=DIT_BUCKETS)
@@ -116,5 +141,24 @@ def add_parser(sub) -> None:
     )
     dit.add_argument(
         "--stop-after", type=int, default=None, help="end at this step, keeping the learning-rate schedule of --steps"
+    )
+    dit.add_argument(
+        "--label-rate",
+        type=float,
+        default=DiTTrainSettings.label_rate,
+        help="share of world clips captioned with the terse label instead of the long caption",
+    )
+    dit.add_argument(
+        "--eval-every",
+        type=int,
+        default=DiTTrainSettings.eval_every,
+        help="score the EMA model on a fixed held-out subset every N steps (learning_curve.png; 0: never)",
+    )
+    dit.add_argument("--eval-prompts", type=int, default=DiTTrainSettings.eval_prompts, help="size of that subset")
+    dit.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="with no state.pt in --out: continue from this model (e.g. the shipped checkpoint) at its recorded step",
     )
     dit.set_defaults(func=cmd_train_dit)

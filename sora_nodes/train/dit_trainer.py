@@ -14,6 +14,7 @@ import torch
 
 from ..bundle import ARCHITECTURES, SoraModel, save_sora_model
 from ..checkpoint import load_checkpoint, read_metadata
+from ..errors import SoraError
 from ..diffusion.conditioning import SpacetimeCondition
 from ..diffusion.flow import add_noise, flow_matching_loss, resolution_shift, sample_sigmas_logit_normal
 from ..models.config import config_to_json
@@ -23,7 +24,8 @@ from ..models.vae import VideoVAE
 from .buckets import Bucket
 from .condition_masks import random_condition_masks
 from .latent_cache import CACHE_FILE, BucketLatents, build_cache, load_cache, save_cache
-from .run_state import autocast_dtype_for_training, load_state, make_ema, save_loss_curve, save_state
+from .learning_curve import record_point, score_checkpoint
+from .run_state import CONTINUABLE, autocast_dtype_for_training, load_state, make_ema, save_loss_curve, save_state
 from .vae_trainer import lr_at, pick_bucket
 
 MODEL_FILE = "sora.safetensors"
@@ -44,6 +46,9 @@ class DiTTrainSettings:
     save_every: int = 200
     precision: str = "auto"
     stop_after: int | None = None  # end the run at this step without changing the lr schedule of `steps`
+    label_rate: float = 0.0  # clips captioned with the terse label instead of the long caption (world data)
+    eval_every: int = 0  # score the EMA model on a fixed held-out subset every N steps (0: never)
+    eval_prompts: int = 12
 
 
 def bucket_counts(buckets: dict[Bucket, float], total: int) -> dict[Bucket, int]:
@@ -54,6 +59,12 @@ def bucket_counts(buckets: dict[Bucket, float], total: int) -> dict[Bucket, int]
 def load_frozen_vae(path: str | Path, device) -> VideoVAE:
     networks, _ = load_checkpoint(path, {"vae": ARCHITECTURES["vae"]}, device=device)
     return networks["vae"].eval().requires_grad_(False)
+
+
+def vae_recipe(path: str | Path) -> dict:
+    """The training settings of the VAE in `path`: a vae.safetensors or a whole model's VAE."""
+    training = json.loads(read_metadata(path).get("training", "{}"))
+    return training.get("vae_training", {}) if training.get("kind") == "dit" else training
 
 
 def dit_batch(
@@ -89,9 +100,14 @@ def train_dit(
     text_encoder: str = "all-MiniLM-L6-v2",
     device: str | torch.device = "cpu",
     resume: bool = False,
+    init_from: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """Train and write out_dir/sora.safetensors (EMA DiT + the VAE, a complete model) and dit_loss.png."""
+    """Train and write out_dir/sora.safetensors (EMA DiT + the VAE, a complete model) and dit_loss.png.
+
+    resume continues from out_dir/state.pt. init_from (a model written by this trainer, e.g. the
+    shipped checkpoint) starts a run with no state.pt from that model's EMA weights, at the step it
+    records, under the same settings: how a run continues on a machine that has only the repo."""
     out_dir, device = Path(out_dir), torch.device(device)
     out_dir.mkdir(parents=True, exist_ok=True)
     vae = load_frozen_vae(vae_path, device)
@@ -115,11 +131,17 @@ def train_dit(
         "config": config_to_json(config),
         "data": source.name,
         "vae": str(vae_path),
-        "vae_training": json.loads(read_metadata(vae_path).get("training", "{}")),
+        "vae_training": vae_recipe(vae_path),
         "text_encoder": text_encoder,
         **dataclasses.asdict(settings),
     }
-    step, losses = load_state(out_dir, model=dit, ema=ema, optimizer=optimizer, meta=meta) if resume else (0, [])
+    if resume:
+        step, losses = load_state(out_dir, model=dit, ema=ema, optimizer=optimizer, meta=meta)
+    elif init_from is not None:
+        step, losses = init_from_model(init_from, dit, ema, meta), []
+        log(f"starting from {init_from} at step {step} (its EMA weights; optimizer moments restart)")
+    else:
+        step, losses = 0, []
     amp = autocast_dtype_for_training(settings.precision, device)
     weights = {b: float(len(v.captions)) for b, v in cache.items()}
     log(
@@ -162,7 +184,26 @@ def train_dit(
             save_state(out_dir, model=dit, ema=ema, optimizer=optimizer, step=step, losses=losses, meta=meta)
             save_loss_curve(losses, out_dir / "dit_loss.png", "DiT training loss (rectified flow)")
             export_model(out_dir / MODEL_FILE, ema.module, vae, text_encoder, meta | {"steps_done": step})
+        if settings.eval_every and (step % settings.eval_every == 0 or step == last):
+            if step % settings.save_every and step != last:  # score the weights of this step
+                export_model(out_dir / MODEL_FILE, ema.module, vae, text_encoder, meta | {"steps_done": step})
+            scores = score_checkpoint(out_dir / MODEL_FILE, settings.eval_prompts, device=device)
+            record_point(out_dir, step, sum(losses[-50:]) / len(losses[-50:]), scores)
+            log(f"dit step {step} scores " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in scores.items()))
     return out_dir / MODEL_FILE
+
+
+def init_from_model(path: str | Path, dit: DiT, ema, meta: dict) -> int:
+    """Load a trained model's DiT into `dit` and its EMA; returns the step the model was saved at."""
+    networks, file_meta = load_checkpoint(path, {"dit": ARCHITECTURES["dit"]})
+    training = json.loads(file_meta.get("training", "{}"))
+    changed = {k: (training.get(k), v) for k, v in meta.items() if k not in CONTINUABLE and training.get(k) != v}
+    if changed or "steps_done" not in training:
+        detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items()) or "no steps_done"
+        raise SoraError(f"--init-from {path} was trained with other settings ({detail}); use the same settings")
+    dit.load_state_dict({k: v.float() for k, v in networks["dit"].state_dict().items()})
+    ema.module.load_state_dict(dit.state_dict())
+    return int(training["steps_done"])
 
 
 def export_model(path: Path, dit: DiT, vae: VideoVAE, text_encoder: str, training: dict) -> Path:

@@ -11,6 +11,9 @@ from ..atomic import atomic_path
 from ..errors import SoraError
 
 STATE_FILE = "state.pt"
+# settings a run may change when it continues: the schedule length, where it stops, how often it
+# saves and scores; the vae entry is a path, and the VAE's recipe is compared instead
+CONTINUABLE = ("steps", "stop_after", "save_every", "eval_every", "eval_prompts", "vae")
 
 
 def make_ema(model: nn.Module, decay: float) -> AveragedModel:
@@ -43,7 +46,7 @@ def load_state(out_dir: Path, *, model, ema, optimizer, meta: dict) -> tuple[int
     changed = {
         k: (saved.get(k), v)
         for k, v in meta.items()
-        if k in saved and saved.get(k) != v and k not in ("steps", "stop_after")
+        if k in saved and saved.get(k) != v and k not in CONTINUABLE
     }
     if changed:
         detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())

@@ -27,14 +27,18 @@ class WorldSource:
 
     name = "world"
 
-    def __init__(self, buckets: dict[Bucket, float], fps: float = 8.0, seed_offset: int = 0):
+    def __init__(self, buckets: dict[Bucket, float], fps: float = 8.0, seed_offset: int = 0, label_rate: float = 0.0):
         self.buckets, self.fps, self.seed_offset = dict(buckets), fps, seed_offset
+        # share of clips captioned with the terse label ("red circle moving left") instead of the long
+        # caption, so short prompts work with the recaptioner off
+        self.label_rate = label_rate
 
     def clip(self, bucket: Bucket, seed: int) -> tuple[np.ndarray, str]:
         c = make_clip(
             self.seed_offset + seed, width=bucket.width, height=bucket.height, frames=bucket.frames, fps=self.fps
         )
-        return c.frames, c.caption
+        short = self.label_rate > 0 and random.Random(f"label:{seed}").random() < self.label_rate
+        return c.frames, c.label if short else c.caption
 
     def sample(self, bucket: Bucket, batch: int, rng: random.Random) -> tuple[torch.Tensor, list[str]]:
         clips = [self.clip(bucket, rng.randrange(2**31)) for _ in range(batch)]
@@ -82,5 +86,9 @@ class FolderSource:
         return to_model_range(np.stack([f for f, _ in picks])), [c for _, c in picks]
 
 
-def open_source(data: str, buckets: dict[Bucket, float]) -> WorldSource | FolderSource:
-    return WorldSource(buckets) if data == "world" else FolderSource(data, buckets)
+def open_source(data: str, buckets: dict[Bucket, float], label_rate: float = 0.0) -> WorldSource | FolderSource:
+    if data == "world":
+        return WorldSource(buckets, label_rate=label_rate)
+    if label_rate:
+        raise SoraError("--label-rate needs --data world: a video folder has one caption per clip, no terse label")
+    return FolderSource(data, buckets)
