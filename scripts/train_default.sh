@@ -17,12 +17,12 @@ RUN=${RUN:-runs/default}
 DEVICE=${DEVICE:-auto}
 SHIPPED=${SHIPPED:-models/sora/sora-default.safetensors}
 VAE_STEPS=${VAE_STEPS:-1800}
-VAE_LONG_STEPS=${VAE_LONG_STEPS:-400}
+VAE_LONG_STEPS=${VAE_LONG_STEPS:-700}
 DIT_STEPS=${DIT_STEPS:-8000}
 DIT_STOP=${DIT_STOP:-$DIT_STEPS}
 VAE_ARGS=(--preset shapes4 --batch 8 --crop 32 --crop-candidates 4 --gradient-weight 1.0 --first-frame-weight 2.0
           --device "$DEVICE")
-DIT_ARGS=(--preset shapes4 --batch 32 --lr 6e-4 --dataset-size 6000 --label-rate 0.2 --eval-every 300
+DIT_ARGS=(--preset shapes4 --batch 16 --lr 5e-4 --dataset-size 4800 --label-rate 0.2 --eval-every 400
           --device "$DEVICE")
 resume() { [ -f "$1/state.pt" ] && echo --resume || true; }
 # exit 0 when the shipped checkpoint was made by this recipe (its DiT and VAE are the shapes4 presets)
@@ -41,14 +41,18 @@ PY
 }
 
 VAE="$RUN/vae/vae.safetensors"
-if [ ! -f "$VAE" ] && [ ! -f "$RUN/vae/state.pt" ] && shipped_is_v2; then
+COMMITTED_VAE=models/training/vae-shapes4.safetensors  # this recipe's VAE, trained 2500 steps (issue 13)
+if [ ! -f "$VAE" ] && [ ! -f "$RUN/vae/state.pt" ] && [ -f "$COMMITTED_VAE" ]; then
+    VAE="$COMMITTED_VAE"
+    echo "VAE: using $COMMITTED_VAE"
+elif [ ! -f "$VAE" ] && [ ! -f "$RUN/vae/state.pt" ] && shipped_is_v2; then
     VAE="$SHIPPED"  # the shipped checkpoint carries the VAE this recipe trained
     echo "VAE: using the one in $SHIPPED"
 elif [ ! -f "$VAE" ] || [ "$(.venv/bin/python -c "import json,sys; from sora_nodes.checkpoint import read_metadata; print(json.loads(read_metadata(sys.argv[1])['training'])['steps_done'])" "$VAE")" -lt $((VAE_STEPS + VAE_LONG_STEPS)) ]; then
     # 9-frame clips first (cheap), then 17-frame ones so the causal decoder stays sharp to the end
     .venv/bin/sora train vae --out "$RUN/vae" --steps "$VAE_STEPS" "${VAE_ARGS[@]}" $(resume "$RUN/vae")
     .venv/bin/sora train vae --out "$RUN/vae" --steps $((VAE_STEPS + VAE_LONG_STEPS)) "${VAE_ARGS[@]}" \
-        --buckets 64x64x17:2,112x64x17:1,64x112x17:1 --resume
+        --salience-weight 4.0 --buckets 64x64x17:2,112x64x17:1,64x112x17:1 --resume
 fi
 
 START=()

@@ -217,3 +217,16 @@ def test_a_run_continues_from_a_shipped_model_and_scores_a_learning_curve(traine
     assert any(not torch.equal(v, resumed.dit.state_dict()[k]) for k, v in first.items())  # it trained on
     with pytest.raises(SoraError, match="other settings.*lr"):
         train_dit(tmp_path / "other", settings=DiTTrainSettings(**{**vars(later), "lr": 0.1}), init_from=shipped, **kw)
+
+
+def test_salience_weighs_an_object_above_its_textured_backdrop():
+    from sora_nodes.train.vae_trainer import salience
+
+    video, _ = WorldSource(BUCKETS).sample(Bucket(32, 32, 5), 1, random.Random(3))
+    frames = ((video[0].permute(1, 2, 3, 0) + 1) * 127.5).round().byte().numpy()  # [T, H, W, 3]
+    from sora_nodes.evaluate import detect_frame
+
+    inside = torch.from_numpy(detect_frame(frames[0]).object_mask)
+    assert inside.any(), "the world clip should hold a visible object"
+    s = salience(video)[0, 0, 0]  # [H, W]
+    assert s[inside].mean() > 3 * s[~inside].mean()

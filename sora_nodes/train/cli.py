@@ -27,6 +27,7 @@ def cmd_train_vae(args) -> int:
         crop_candidates=args.crop_candidates,
         gradient_weight=args.gradient_weight,
         first_frame_weight=args.first_frame_weight,
+        salience_weight=args.salience_weight,
         steps=args.steps,
         batch=args.batch,
         lr=args.lr,
@@ -120,6 +121,12 @@ def add_parser(sub) -> None:
         type=float,
         default=VAETrainSettings.first_frame_weight,
         help="loss weight of frame 0, which the causal VAE encodes alone",
+    )
+    vae.add_argument(
+        "--salience-weight",
+        type=float,
+        default=VAETrainSettings.salience_weight,
+        help="extra loss weight of pixels far from their frame's mean colour (objects over the backdrop)",
     )
     vae.set_defaults(func=cmd_train_vae)
     dit = kinds.add_parser("dit", help="train the DiT on latents of a trained VAE")

@@ -39,6 +39,9 @@ class VAETrainSettings:
     # 12 px shape is 3 % of a 64x64 frame, and v1 (weight 0) learned to drop it or round its corners.
     gradient_weight: float = 0.0
     first_frame_weight: float = 1.0  # frame 0 is encoded alone into the first latent frame: v1's weakest
+    # Pixels far from their frame's mean colour weigh up to 1 + this much more (objects, not the
+    # backdrop): at weight 0, a VAE reached 25 dB yet got only 63 % of object colours right.
+    salience_weight: float = 0.0
 
 
 def difference_l1(recon: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
@@ -50,6 +53,12 @@ def difference_l1(recon: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
     return total
 
 
+def salience(video: torch.Tensor) -> torch.Tensor:
+    """[B, 3, T, H, W] in [-1, 1] -> [B, 1, T, H, W]: each pixel's mean absolute distance from its
+    frame's mean colour, about 0 on the backdrop and 0.3-1 on a coloured object."""
+    return (video - video.mean(dim=(3, 4), keepdim=True)).abs().mean(dim=1, keepdim=True)
+
+
 def vae_loss(
     vae: VideoVAE,
     video: torch.Tensor,
@@ -57,13 +66,15 @@ def vae_loss(
     kl_weight: float,
     gradient_weight: float = 0.0,
     first_frame_weight: float = 1.0,
+    salience_weight: float = 0.0,
 ):
     """video [B, 3, T, H, W] in [-1, 1] -> (loss, L1) with the latent sampled from the posterior."""
     mean, logvar = vae.encode_moments(video)  # [B, C, T', H', W'] each
     z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator).to(mean.device)
     recon = vae.decode(vae.normalize(z)).float()  # identity stats while training
-    error = (recon - video).abs().mean(dim=(0, 1, 3, 4))  # [T]
-    l1 = error.mean()
+    pixel_weight = 1.0 + salience_weight * salience(video)  # [B, 1, T, H, W]
+    error = ((recon - video).abs() * pixel_weight).sum(dim=(0, 1, 3, 4)) / (3 * pixel_weight.sum(dim=(0, 1, 3, 4)))
+    l1 = (recon - video).abs().mean()
     weights = torch.ones_like(error)
     weights[0] = first_frame_weight
     loss = (error * weights).sum() / weights.sum()
@@ -160,6 +171,7 @@ def train_vae(
                 settings.kl_weight,
                 settings.gradient_weight,
                 settings.first_frame_weight,
+                settings.salience_weight,
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
