@@ -60,7 +60,7 @@ def cmd_render(args) -> int:
     from .bundle import checkpoint_name, default_model_path, load_sora_model
     from .graphs import text_to_video_graph
     from .models.text import load_text_encoder
-    from .pipeline import SamplingSettings, check_request, generate
+    from .pipeline import SamplingSettings, check_budget, check_request, generate
     from .provenance.signed_video import write_signed_video
     from .recaption import recaption
     from .safety.frames import FrameSafetySettings, require_safe_frames
@@ -83,7 +83,8 @@ def cmd_render(args) -> int:
         logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
     model = load_sora_model(args.model or default_model_path(), device=device)
     # fail on a bad size before loading the text encoder
-    check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
+    latent = check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
+    check_budget(model, latent, settings, frames=args.frames, decode_tile=args.vae_tile)
     text_encoder = load_text_encoder(model.text_encoder, device=device)
     # As the SoraRecaptioner node calls it, so the graph stored in the video reproduces it.
     caption = recaption(args.prompt, seed=args.seed, enabled=not args.no_recaption)

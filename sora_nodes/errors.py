@@ -13,6 +13,10 @@ class ShapeError(SoraError):
     """A size, frame count or tensor shape is not one the model can use."""
 
 
+class ResourceError(SoraError):
+    """A render needs more memory than the machine has free."""
+
+
 class WorkflowError(SoraError):
     """A workflow file cannot be read, converted or validated; `errors` lists every problem found."""
 

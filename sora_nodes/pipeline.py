@@ -23,7 +23,9 @@ from .models.text import TextEmbedding, TextEncoder, load_text_encoder
 from .models.vae import VideoVAE
 from .models.vae_tiling import check_tiling
 from .noise import seeded_noise
+from .render_budget import RenderEstimate, check_render_fits
 
+MAX_LATENT_FRAMES = 513  # one clip: 2049 frames at the 4x temporal VAE, about 4 min at 8 fps
 PRECISIONS = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -187,7 +189,38 @@ def decode_latent(vae: VideoVAE, latent: torch.Tensor, *, tile: int | None = Non
 def check_request(model: SoraModel, *, width: int, height: int, frames: int, decode_tile: int | None = None):
     """Validate a render's sizes before any expensive work; returns the latent (T', H', W')."""
     check_tiling(decode_tile, None, cell=1, unit="latent cells")
-    return model.latent_shape(frames, height, width)
+    latent = model.latent_shape(frames, height, width)
+    if latent[0] > MAX_LATENT_FRAMES:
+        most = model.latent_format.video_size((MAX_LATENT_FRAMES, *latent[1:]))[0]
+        raise ShapeError(
+            f"{frames} frames is more than one clip can hold: a clip has at most {most} frames ({most / 8:.0f} s at "
+            "8 fps); make longer videos as a long video of clips with a prompt schedule (the SoraLongVideo node, "
+            "workflows/long_video.json, `sora run workflows/long_video.json`)"
+        )
+    return latent
+
+
+def check_budget(
+    model: SoraModel,
+    latent_shape: tuple[int, int, int],
+    settings: SamplingSettings,
+    *,
+    frames: int,
+    batch: int = 1,
+    decode_tile: int | None = None,
+) -> RenderEstimate:
+    """Refuse a render that cannot fit in memory (with the largest size that fits), warn about a very slow one."""
+    return check_render_fits(
+        model,
+        latent_shape,
+        frames=frames,
+        batch=batch,
+        steps=settings.steps,
+        cfg=settings.cfg,
+        sampler=settings.sampler,
+        attention=settings.attention,
+        decode_tile=decode_tile,
+    )
 
 
 def generate(
@@ -206,6 +239,7 @@ def generate(
 ) -> torch.Tensor:
     """Render one clip; returns frames [T, H, W, 3] float32 in 0..1."""
     latent_shape = check_request(model, width=width, height=height, frames=frames, decode_tile=decode_tile)
+    check_budget(model, latent_shape, settings, frames=frames, decode_tile=decode_tile)
     text_encoder = text_encoder or load_text_encoder(model.text_encoder, device=model.device)
     positive, negative = encode_prompt(text_encoder, prompt, negative_prompt)
     latent = sample_latent(model, positive, negative, latent_shape, settings, condition=condition, callback=callback)

@@ -156,6 +156,8 @@ def load_workflow(path: str | os.PathLike) -> dict:
         raise WorkflowError(f"{path} is not a text file; pass a workflow .json saved by ComfyUI") from None
     except json.JSONDecodeError as e:
         raise WorkflowError(f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except RecursionError:
+        raise WorkflowError(f"{path} nests lists or objects too deeply to be a workflow") from None
     workflow_format(graph, where=str(path))
     return graph
 
@@ -181,8 +183,10 @@ def _ui_links(ui: dict) -> dict[int, tuple]:
     for link in ui.get("links") or []:
         if isinstance(link, dict):
             link = [link.get(k) for k in ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")]
-        if not isinstance(link, list) or len(link) < 5:
-            raise ConversionError(f"bad link {link!r}: expected [id, from_node, from_slot, to_node, to_slot, TYPE]")
+        if not isinstance(link, list) or len(link) < 5 or not isinstance(link[0], int) or isinstance(link[0], bool):
+            raise ConversionError(
+                f"bad link {_short(link)}: expected [id, from_node, from_slot, to_node, to_slot, TYPE] with a number id"
+            )
         links[link[0]] = (str(link[1]), link[2], str(link[3]), link[4], link[5] if len(link) > 5 else "*")
     return links
 
@@ -318,8 +322,38 @@ class _UiGraph:
         return -1
 
 
+def _check_ui_fields(ui: dict, where: str) -> None:
+    """The field types the conversion relies on, so a damaged file gets a message and not a TypeError."""
+
+    def bad(what: str, value: Any, expected: str):
+        raise ConversionError(f"{where}: {what} must be {expected}, got {_short(value)}; re-save the file in ComfyUI")
+
+    for node in ui["nodes"]:
+        if not isinstance(node, dict):
+            continue  # _UiGraph names it
+        label = f"node {_short(node.get('id'))}"
+        if not isinstance(node.get("id"), (int, str)) or isinstance(node.get("id"), bool):
+            bad(f"{label}'s 'id'", node.get("id"), "a number")
+        if not isinstance(node.get("type"), str):
+            bad(f"{label}'s 'type'", node.get("type"), "a node class name")
+        for field in ("inputs", "outputs"):
+            entries = node.get(field)
+            if entries is not None and not (isinstance(entries, list) and all(isinstance(e, dict) for e in entries)):
+                bad(f"{label}'s '{field}'", entries, "a list of objects")
+        values = node.get("widgets_values")
+        if values is not None and not isinstance(values, (list, dict)):
+            bad(f"{label}'s 'widgets_values'", values, "a list")
+        if not isinstance(node.get("mode", 0), int):
+            bad(f"{label}'s 'mode'", node.get("mode"), "0, 2 (muted) or 4 (bypassed)")
+        for entry in node.get("inputs") or []:
+            link = entry.get("link")
+            if link is not None and (not isinstance(link, int) or isinstance(link, bool)):
+                bad(f"{label}'s input {_short(entry.get('name'))} link", link, "a link id (a number) or null")
+
+
 def ui_to_api(ui: dict, mapping: NodeMapping, where: str = "the workflow") -> dict:
     """The API graph the ComfyUI frontend would queue for this UI workflow (muted and bypassed nodes left out)."""
+    _check_ui_fields(ui, where)
     graph = _UiGraph(ui, where)
     subgraphs = {s.get("id") for s in (ui.get("definitions") or {}).get("subgraphs") or [] if isinstance(s, dict)}
     api: dict[str, dict] = {}

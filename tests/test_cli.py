@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from sora_nodes.video_io import read_video
 
@@ -68,6 +69,7 @@ def test_render_writes_a_playable_mp4(tiny_checkpoint, tmp_path):
         (["--fps", "0"], "must be > 0"),
         (["--vae-tile", "1"], "tile must be at least 2"),
         (["--precision", "int8"], "invalid choice: 'int8'"),
+        (["--frames", "100001"], "more than one clip can hold: a clip has at most 2049 frames"),
     ],
 )
 def test_bad_arguments_exit_nonzero_with_one_line(tiny_checkpoint, tmp_path, args, message):
@@ -93,6 +95,26 @@ def test_bad_prompt_or_model_file_exit_nonzero_with_one_line(tiny_checkpoint, tm
     assert r.returncode == 2
     assert expected in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_render_too_big_for_this_machine_is_refused_before_any_work(tmp_path):
+    from sora_nodes.bundle import default_model_path, load_sora_model
+    from sora_nodes.pipeline import check_request
+    from sora_nodes.render_budget import available_bytes, estimate_render
+
+    model = load_sora_model(default_model_path())
+    need = estimate_render(
+        model, check_request(model, width=4096, height=4096, frames=17), frames=17, steps=1, cfg=5.0,
+        sampler="euler", attention="auto",
+    ).peak_bytes  # fmt: skip
+    if need < available_bytes(torch.device("cpu")):
+        pytest.skip(f"this machine has room for a 4096x4096 render ({need / 2**30:.0f} GiB)")
+    r = sora("render", "a red circle", "-o", tmp_path / "x.mp4", "--size", "4096x4096", "--steps", "1")
+    assert r.returncode == 2
+    assert "a 4096x4096 render of 17 frames (batch 1) needs about" in r.stderr
+    assert "the largest 17-frame size of this shape that fits is" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_interrupted_render_leaves_no_file(tiny_checkpoint, tmp_path):

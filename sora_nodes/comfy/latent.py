@@ -6,11 +6,11 @@ import torch
 
 from ..errors import SoraError
 from ..latent_format import SORA_LATENT
-from ..pipeline import decode_latent, encode_frames
+from ..pipeline import MAX_LATENT_FRAMES, decode_latent, encode_frames
 from .sockets import CATEGORY, SORA_VAE, socket
 
 MAX_SIZE = 2048
-MAX_FRAMES = 1 + 4 * 512
+MAX_FRAMES = 1 + SORA_LATENT.temporal * (MAX_LATENT_FRAMES - 1)
 
 
 class SoraEmptyVideoLatent:

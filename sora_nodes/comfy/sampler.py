@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ..diffusion.flow import MAX_SHIFT
 from ..diffusion.samplers import SAMPLERS
 from ..errors import SoraError
 from ..models.attention import BACKENDS
-from ..pipeline import SamplingSettings, sample_latent
+from ..pipeline import SamplingSettings, check_budget, sample_latent
 from ..preview import latent_rgb, preview_image
 from ..tasks.long_video import sample_long_video, window_count
 from .host import current_host
@@ -52,7 +53,7 @@ class SoraSampler:
                     "Schedule shift towards high noise; 0 = automatic from the video's size.",
                     default=0.0,
                     min=0.0,
-                    max=100.0,
+                    max=MAX_SHIFT,
                     step=0.1,
                 ),
                 "denoise": socket(
@@ -84,6 +85,9 @@ class SoraSampler:
             denoise=denoise,
         )
         plan = latent.get("sora_long")
+        if plan is None:  # a long video's windows are each the size of a normal clip
+            frames = model.latent_format.video_size(tuple(samples.shape[2:]))[0]
+            check_budget(model, tuple(samples.shape[2:]), settings, frames=frames, batch=samples.shape[0])
         if plan is not None and samples.shape[0] != 1:
             raise SoraError(f"a long video renders one item at a time; its latent has a batch of {samples.shape[0]}")
         windows = window_count(samples.shape[2], model, plan.overlap_frames) if plan else 1

@@ -74,6 +74,9 @@ def time_shift(sigmas: Tensor, shift: float) -> Tensor:
     return shift * sigmas / (1 + (shift - 1) * sigmas)
 
 
+MAX_SHIFT = 100.0  # also the sampler node's largest shift
+
+
 def resolution_shift(
     num_tokens: int,
     *,
@@ -83,13 +86,14 @@ def resolution_shift(
     max_shift: float = 1.15,
 ) -> float:
     """SD3/Flux: mu is linear in the token count through (base_tokens, base_shift) and
-    (max_tokens, max_shift), extrapolated beyond; the shift is exp(mu)."""
+    (max_tokens, max_shift), extrapolated beyond; the shift is exp(mu), at most MAX_SHIFT, since the
+    extrapolation overflows for large videos (a schedule of all 1.0 samples nothing)."""
     if num_tokens < 1:
         raise ShapeError(f"num_tokens must be >= 1, got {num_tokens}")
     if max_tokens <= base_tokens:
         raise SoraError(f"max_tokens ({max_tokens}) must be greater than base_tokens ({base_tokens})")
     slope = (max_shift - base_shift) / (max_tokens - base_tokens)
-    return math.exp(base_shift + slope * (num_tokens - base_tokens))
+    return math.exp(min(base_shift + slope * (num_tokens - base_tokens), math.log(MAX_SHIFT)))
 
 
 def sigma_schedule(steps: int, *, shift: float = 1.0) -> Tensor:

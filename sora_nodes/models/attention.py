@@ -74,7 +74,8 @@ def resolve_backend(name: str, device: torch.device | str) -> str:
             f"({_xformers_import_error()}); install xformers built for torch {torch.__version__} "
             f"or use one of {['auto', *usable]}"
         )
-    _announce(device.type, chosen)
+    if device.type != "meta":  # a render's memory estimate runs on meta; the user hears of the real run
+        _announce(device.type, chosen)
     return chosen
 
 
@@ -172,6 +173,8 @@ def attention(q, k, v, *, key_mask=None, backend: str = "auto") -> torch.Tensor:
     Returns [B, H, Nq, D] in q's dtype.
     """
     _check_inputs(q, k, v, key_mask)
+    if key_mask is not None and q.device.type == "meta":
+        key_mask = None  # shapes only (a render's memory estimate): no values to check, same tensor sizes
     if key_mask is not None:
         key_mask = key_mask.to(q.device)
         # One host sync answers both questions: a row with no key would be NaN, and a mask that keeps
