@@ -17,7 +17,7 @@ Steps are lowered to --steps (the shipped graph has 20) to keep the run short; t
 Reported: the server process's VmRSS (/proc/<pid>/status) after the first render, which includes
 the loaded model, and after the last; the growth between them in percent; seconds per render
 (first, median and last of the rest); and how many times the pack logged
-"sora: loaded checkpoint" (sora_nodes/model_cache.py logs each real load, not a cache hit).
+"loaded checkpoint" (sora_nodes/model_cache.py logs each real load, not a cache hit).
 Exits 1 if the growth exceeds --max-growth percent, the checkpoint was loaded more than once, or a
 render did not succeed; 2 if ComfyUI is not found.
 """
@@ -39,7 +39,7 @@ from comfyui_host import comfyui_dir, load_json, start_server  # noqa: E402
 
 WORKFLOW = REPO / "workflows" / "api" / "text_to_video.json"
 SHIPPED_STEPS = 20
-LOADED_CHECKPOINT = re.compile(r"sora: loaded checkpoint (\S+)")  # sora_nodes/model_cache.py
+LOADED_CHECKPOINT = re.compile(r"loaded checkpoint (\S+)")  # sora_nodes/model_cache.py
 
 
 def rss_bytes(pid: int) -> int:

@@ -103,13 +103,17 @@ def save_sora_model(path: str | os.PathLike, model: SoraModel, *, training: dict
     return save_checkpoint(path, {"dit": model.dit, "vae": model.vae}, metadata=metadata)
 
 
-def load_sora_model(path: str | os.PathLike, *, device="cpu", dtype: torch.dtype | None = None) -> SoraModel:
-    path = Path(path)
+def require_model_file(path: Path) -> None:
     if not path.exists():
         raise CheckpointError(
             f"model file {path} does not exist; pass --model PATH to a .safetensors "
             f"checkpoint (the default is looked up at {default_model_path()})"
         )
+
+
+def load_sora_model(path: str | os.PathLike, *, device="cpu", dtype: torch.dtype | None = None) -> SoraModel:
+    path = Path(path)
+    require_model_file(path)
     networks, metadata = load_checkpoint(path, ARCHITECTURES, device=device)
     model = SoraModel(
         networks["dit"], networks["vae"], metadata.get("text_encoder", DEFAULT_TEXT_ENCODER), metadata, path

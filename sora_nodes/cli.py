@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
 
 from . import __version__
-from .errors import SafetyRejection, SoraError
+from .errors import SafetyRejection, SoraError, WorkflowError
 
 SAMPLER_CHOICES = ("euler", "heun", "dpmpp_2m")
 ATTENTION_CHOICES = ("auto", "xformers", "sdpa", "reference")
@@ -21,7 +23,7 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line (what was wrong, what is allowed)."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -53,17 +55,43 @@ def pick_device(name: str):
     return torch.device(name)
 
 
-def cmd_render(args) -> int:
-    from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
+RENDER_ARGUMENTS = {  # node input -> the `sora render` argument that sets it
+    "prompt": "the prompt",
+    "text": "--negative",
+    "width": "--size",
+    "height": "--size",
+    "frames": "--frames",
+    "fps": "--fps",
+    "seed": "--seed",
+    "steps": "--steps",
+    "cfg": "--cfg",
+    "sampler_name": "--sampler",
+    "attention": "--attention",
+    "precision": "--precision",
+    "tile": "--vae-tile",
+}
 
-    from .bundle import checkpoint_name, default_model_path, load_sora_model
+
+def _as_arguments(error: str) -> str:
+    """"node 6 (SoraSampler) input 'steps': 5000 is above the maximum 1000" -> "--steps: 5000 is above ..."."""
+    match = re.match(r"node \S+ \(\w+\) input '(\w+)': (.*)", error)
+    if match is None or match.group(1) not in RENDER_ARGUMENTS:
+        return error
+    return f"{RENDER_ARGUMENTS[match.group(1)]}: {match.group(2)}"
+
+
+def cmd_render(args) -> int:
+    """Build the text-to-video graph and run it as `sora run` would: the video and the graph it stores are
+    one computation, so `sora run` of that graph gives the same video."""
+    import tempfile
+
+    from .bundle import MODELS_DIR, checkpoint_name, default_model_path
+    from .comfy.host import HeadlessHost, Interrupted
     from .graphs import text_to_video_graph
-    from .models.text import load_text_encoder
-    from .pipeline import SamplingSettings, check_budget, check_request, generate
-    from .provenance.signed_video import write_signed_video
+    from .model_cache import cached_sora_model
+    from .pipeline import SamplingSettings, check_budget, check_request
     from .recaption import recaption
-    from .safety.frames import FrameSafetySettings, require_safe_frames
+    from .runner import run_workflow
     from .safety.gate import require_safe_prompt
 
     if not args.prompt.strip():
@@ -81,33 +109,19 @@ def cmd_render(args) -> int:
     device = pick_device(args.device)
     if not args.quiet:  # says once which attention backend "auto" chose
         logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
-    model = load_sora_model(args.model or default_model_path(), device=device)
-    # fail on a bad size before loading the text encoder
+    model_path = Path(args.model or default_model_path())
+    # the graph's loader node gets this same object; one model per process, so no load news
+    model = cached_sora_model(model_path, device, announce=False)
+    # refuse a bad or too large request before the graph loads the text encoder
     latent = check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
     check_budget(model, latent, settings, frames=args.frames, decode_tile=args.vae_tile)
-    text_encoder = load_text_encoder(model.text_encoder, device=device)
-    # As the SoraRecaptioner node calls it, so the graph stored in the video reproduces it.
-    caption = recaption(args.prompt, seed=args.seed, enabled=not args.no_recaption)
+    caption = recaption(args.prompt, seed=args.seed, enabled=not args.no_recaption)  # what node 9 will compute
     if not args.quiet and caption.text != args.prompt:
         print(f"recaptioned: {caption.text}")
-    start = time.perf_counter()
-    with logging_redirect_tqdm(), tqdm(total=settings.steps, desc="sampling", unit="step", disable=args.quiet) as bar:
-        frames = generate(
-            model,
-            caption.text,
-            negative_prompt=args.negative,
-            width=width,
-            height=height,
-            frames=args.frames,
-            settings=settings,
-            text_encoder=text_encoder,
-            callback=lambda info: bar.update(1),
-            decode_tile=args.vae_tile,
-        )
     graph = text_to_video_graph(
         args.prompt,
         negative=args.negative,
-        ckpt_name=checkpoint_name(model.path),
+        ckpt_name=checkpoint_name(model_path),
         recaption=not args.no_recaption,
         width=width,
         height=height,
@@ -118,24 +132,35 @@ def cmd_render(args) -> int:
         cfg=args.cfg,
         sampler=args.sampler,
         attention=args.attention,
+        precision=args.precision,
+        decode_tile=args.vae_tile,
         c2pa_sign=not args.no_c2pa,
         c2pa_include_prompt=args.c2pa_prompt,
         watermark=not args.no_watermark,
     )
-    require_safe_frames(frames, FrameSafetySettings())
-    manifest_prompt = args.prompt if args.c2pa_prompt else None
-    path = write_signed_video(
-        args.output,
-        frames,
-        args.fps,
-        sign=not args.no_c2pa,
-        watermark=not args.no_watermark,
-        manifest_prompt=manifest_prompt,
-        prompt=graph,
-    )
+    in_models = model_path.resolve().is_relative_to(MODELS_DIR)
+    output = args.output.resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".sora-render-") as work:
+        host = HeadlessHost(
+            output=Path(work),
+            models=[MODELS_DIR if in_models else model_path.resolve().parent],
+            quiet=args.quiet,
+            compute=device,
+        )
+        try:
+            (saved,) = run_workflow(graph, host=host, where="the render graph")
+        except Interrupted:
+            raise KeyboardInterrupt from None
+        except WorkflowError as e:  # a value outside a node's range: name the argument, not the node
+            raise SoraError("; ".join(_as_arguments(error) for error in e.errors) or str(e)) from None
+        except SoraError as e:  # say what was wrong, not which node of the internal graph noticed it
+            raise e.__cause__ if isinstance(e.__cause__, SoraError) else e from None
+        os.replace(saved, output)
     if not args.quiet:
         print(
-            f"wrote {path} ({frames.shape[0]} frames, {width}x{height}, {args.fps:g} fps) "
+            f"wrote {args.output} ({args.frames} frames, {width}x{height}, {args.fps:g} fps) "
             f"in {time.perf_counter() - start:.1f} s"
         )
     return 0
@@ -344,15 +369,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(error: object) -> str:
+    """The message with control characters (a newline in a node name, say) written as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(error))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except SafetyRejection as e:
-        print(f"sora {args.command}: refused: {e}", file=sys.stderr)
+        print(f"sora {args.command}: refused: {one_line(e)}", file=sys.stderr)
         return 3
     except SoraError as e:
-        print(f"sora {args.command}: error: {e}", file=sys.stderr)
+        print(f"sora {args.command}: error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sora {args.command}: interrupted; nothing was written", file=sys.stderr)

@@ -33,14 +33,16 @@ def text_to_video_graph(
     sampler: str = "euler",
     shift: float = 0.0,
     attention: str = "auto",
+    precision: str = "auto",
+    decode_tile: int | None = None,
     filename_prefix: str = "sora/text_to_video",
     c2pa_sign: bool = True,
     c2pa_include_prompt: bool = False,
     watermark: bool = True,
 ) -> dict:
     """The API-format text-to-video graph: loader, prompt safety -> recaptioner -> conditioners -> sampler -> decode
-    -> frame safety -> save."""
-    return {
+    -> frame safety -> save. The optional precision and decode tile appear only when they are not the default."""
+    graph = {
         "1": _node("SoraCheckpointLoader", "Sora Checkpoint Loader", ckpt_name=ckpt_name),
         "2": _node("SoraPromptSafety", "Prompt", prompt=prompt),
         "9": _node("SoraRecaptioner", "Sora Recaptioner", prompt=["2", 0], seed=seed, enabled=recaption),
@@ -65,3 +67,8 @@ def text_to_video_graph(
             c2pa_sign=c2pa_sign, c2pa_include_prompt=c2pa_include_prompt, watermark=watermark,
         ),
     }  # fmt: skip
+    if precision != "auto":
+        graph["6"]["inputs"]["precision"] = precision
+    if decode_tile:
+        graph["7"]["inputs"]["tile"] = decode_tile
+    return graph

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .bundle import SoraModel, load_sora_model
+from .bundle import SoraModel, load_sora_model, require_model_file
 
 log = logging.getLogger("sora_nodes")
 MAX_MODELS = 2  # the default model is ~30 MB; two lets an A/B comparison stay warm
@@ -34,16 +34,19 @@ def clear_model_cache() -> None:
     _models.clear()
 
 
-def cached_sora_model(path: str | Path, device: torch.device) -> SoraModel:
-    """`load_sora_model(path)`, reusing the loaded model while the file on disk is unchanged."""
+def cached_sora_model(path: str | Path, device: torch.device, *, announce: bool = True) -> SoraModel:
+    """`load_sora_model(path)`, reusing the loaded model while the file on disk is unchanged. A real load is
+    logged (`announce`): in a server's log, reloads are what a user looks for."""
     path = Path(path)
+    require_model_file(path)
     key = (*file_identity(path), str(device))
     if key in _models:
         _models.move_to_end(key)
         return _models[key]
     start = time.perf_counter()
     model = load_sora_model(path, device=device)
-    log.info("sora: loaded checkpoint %s (%.2f s)", path, time.perf_counter() - start)
+    if announce:
+        log.info("loaded checkpoint %s (%.2f s)", path, time.perf_counter() - start)
     _models[key] = model
     while len(_models) > MAX_MODELS:
         _models.popitem(last=False)

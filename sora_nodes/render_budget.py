@@ -9,7 +9,6 @@ workspaces, allocator slack), hence ALLOCATOR_SLACK.
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 import math
@@ -85,29 +84,24 @@ def _shapes_run(fn) -> tuple[int, int]:
     return run.peak, run.flops
 
 
-def _on_meta(module: torch.nn.Module) -> torch.nn.Module:
-    # a copy moved to meta, not a new one built there: weight init on meta would import torch._dynamo (1.6 s)
-    return copy.deepcopy(module).to("meta")
-
-
 @functools.lru_cache(maxsize=64)
-def _dit_call(dit: DiT, batch: int, latent: tuple[int, int, int], attention: str) -> tuple[int, int]:
-    config = dit.config
+def _dit_call(config, batch: int, latent: tuple[int, int, int], attention: str) -> tuple[int, int]:
     with torch.device("meta"):
+        dit = DiT(config).eval()
         x = torch.zeros(batch, config.latent_channels, *latent)  # [B, C, T', H', W']
         context = torch.zeros(batch, TEXT_TOKENS, config.text_dim)
         mask = torch.ones(batch, TEXT_TOKENS, dtype=torch.bool)
         condition = torch.zeros(batch, config.latent_channels + 1, *latent)
         sigma = torch.ones(batch)
-    meta = _on_meta(dit)
-    return _shapes_run(lambda: meta(x, sigma, context, mask, condition, attention_backend=attention))
+    return _shapes_run(lambda: dit(x, sigma, context, mask, condition, attention_backend=attention))
 
 
 @functools.lru_cache(maxsize=64)
-def _vae_decode(vae: VideoVAE, latent: tuple[int, int, int], tile: int | None) -> tuple[int, int]:
-    z = torch.zeros(1, vae.config.latent_channels, *latent, device="meta")
-    meta = _on_meta(vae)
-    return _shapes_run(lambda: meta.decode(z, tile=tile))
+def _vae_decode(config, latent: tuple[int, int, int], tile: int | None) -> tuple[int, int]:
+    with torch.device("meta"):
+        vae = VideoVAE(config).eval()
+        z = torch.zeros(1, config.latent_channels, *latent)
+    return _shapes_run(lambda: vae.decode(z, tile=tile))
 
 
 @functools.lru_cache(maxsize=1)
@@ -156,8 +150,8 @@ def estimate_render(
     height, width = latent[1] * model.vae.config.spatial_factor, latent[2] * model.vae.config.spatial_factor
     calls = batch * (1 if cfg == 1 else 2)  # guidance runs the conditional and unconditional rows together
     backend = "reference" if attention == "reference" else "sdpa"  # xformers and sdpa both keep memory linear
-    dit_bytes, dit_flops = _dit_call(model.dit, calls, latent, backend)
-    vae_bytes, vae_flops = _vae_decode(model.vae, latent, decode_tile)
+    dit_bytes, dit_flops = _dit_call(model.dit.config, calls, latent, backend)
+    vae_bytes, vae_flops = _vae_decode(model.vae.config, latent, decode_tile)
     frame_bytes = batch * frames * height * width * 3 * 4  # the decoded clips, float32, until they are saved
     peak = ALLOCATOR_SLACK * max(dit_bytes, vae_bytes) + 3 * frame_bytes  # frames, watermarked copy, uint8 pixels
     flops = steps * MODEL_CALLS_PER_STEP.get(sampler, 2) * dit_flops + batch * vae_flops

@@ -24,6 +24,20 @@ VIDEO_STATE = """() => {
                 width: v.videoWidth, height: v.videoHeight} : null;
 }"""
 SAVE_NODE_VIDEO = "video"  # the only <video> on a fresh canvas is the one the SoraSaveVideo node adds
+# A point of the page where the bare canvas is on top: no node, group or frontend overlay (menus, tab bar) there.
+EMPTY_CANVAS_POINT = """() => {
+    const canvas = document.querySelector('canvas#graph-canvas');
+    const r = canvas.getBoundingClientRect();
+    for (let fy = 0.1; fy < 0.95; fy += 0.05) for (let fx = 0.1; fx < 0.95; fx += 0.05) {
+        const [x, y] = [r.left + r.width * fx, r.top + r.height * fy];
+        if (document.elementFromPoint(x, y) !== canvas) continue;
+        const [gx, gy] = app.canvas.ds.convertCanvasToOffset([x - r.left, y - r.top]);  // graph units
+        const near = [[0, 0], [-40, 0], [40, 0], [0, -40], [0, 40]].map(([dx, dy]) => [gx + dx, gy + dy]);
+        if (near.some(([px, py]) => app.graph.getNodeOnPos(px, py) || app.graph.getGroupOnPos?.(px, py))) continue;
+        return {x: x - r.left, y: y - r.top};
+    }
+    return null;
+}"""
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +67,10 @@ def test_user_loads_the_workflow_runs_it_and_the_video_plays(server):
             loaded = page.evaluate(VIDEO_STATE)
             # The frontend shows the video with controls but no autoplay: the user brings it into view
             # ("." fits the graph) and clicks it.
-            page.locator("canvas#graph-canvas").click(position={"x": 5, "y": 5})
+            # It clicks on empty canvas first, so the canvas has focus and nothing is selected: "." fits all nodes.
+            empty = page.evaluate(EMPTY_CANVAS_POINT)
+            assert empty, "no empty canvas point to click: nodes or overlays cover the whole canvas"
+            page.locator("canvas#graph-canvas").click(position=empty)
             page.keyboard.press(".")
             page.wait_for_timeout(1000)
             page.locator(SAVE_NODE_VIDEO).click()
@@ -138,9 +155,21 @@ def test_a_rejected_prompt_shows_its_category_in_the_ui_and_saves_nothing(server
             values = boxes.evaluate_all("all => all.map(t => t.value)")
             boxes.nth(values.index("a red circle moving left")).fill("a red circle next to a n.u.d.e woman")
             page.get_by_role("button", name="Run", exact=True).click()
-            shown = page.get_by_text("category sexual").first
-            shown.wait_for(timeout=TIMEOUT_MS)
-            dialog = page.get_by_role("dialog").inner_text()
+            shown = page.get_by_text("category sexual").filter(visible=True).first
+            # Older frontends (1.27) open a dialog with the error; newer ones (1.58) toast "Prompt failed"
+            # with a "View details" button that shows it in the side panel.
+            details = page.get_by_role("button", name="View details").filter(visible=True).first
+            shown.or_(details).first.wait_for(timeout=TIMEOUT_MS)
+            if not shown.is_visible():
+                details.click()
+                shown.wait_for(timeout=30_000)
+            # What the user reads there: the dialog around the message, else the smallest part of the page
+            # that also names the node.
+            dialog = shown.evaluate(
+                """e => { let p = e.closest('[role=dialog]') || e;
+                          while (p.parentElement && !p.innerText.includes('SoraPromptSafety')) p = p.parentElement;
+                          return p.innerText; }"""
+            )
             page.screenshot(path=str(artifacts_dir() / "browser-rejected-prompt.png"))
         except Exception as error:
             page.screenshot(path=str(artifacts_dir() / "browser-rejected-prompt-failed.png"))

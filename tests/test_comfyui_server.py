@@ -28,7 +28,7 @@ from sora_nodes.video_io import read_video, read_video_tags
 
 DEFAULT_MODEL = "sora-default.safetensors"
 COMBO = list  # object_info gives a combo's options where other inputs give a type name
-LOADED_CHECKPOINT = re.compile(r"sora: loaded checkpoint (\S+)")
+LOADED_CHECKPOINT = re.compile(r"loaded checkpoint (\S+)")
 
 # The node contract: required inputs in order with their socket types, then the outputs.
 CONTRACT: dict[str, tuple[list[tuple[str, object]], list[str]]] = {
@@ -297,7 +297,7 @@ def test_checkpoints_stay_loaded_across_graphs_until_unload_models(server):
     prompt = text_to_video()
     run_ok(server, renumbered(prompt, 100))
     loads = len(loads_in_log(server))
-    assert loads >= 1, "the server log never says 'sora: loaded checkpoint': is the loader's INFO log lost?"
+    assert loads >= 1, "the server log never says 'loaded checkpoint': is the loader's INFO log lost?"
     run_ok(server, renumbered(prompt, 200))
     assert len(loads_in_log(server)) == loads, f"the checkpoint was loaded again for a new graph:\n{server.log_tail()}"
     assert server.post("/free", {"unload_models": True, "free_memory": True}).status_code == 200

@@ -119,7 +119,7 @@ def tally(test: str, outcome: str) -> None:
     OUTCOMES.setdefault(test, {"video": 0, "error": 0})[outcome] += 1
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=40)
 @given(args=render_args())
 def test_fuzzed_render_arguments(args, tiny_checkpoint, tmp_path, capsys):
     out = fresh(tmp_path)

@@ -78,7 +78,7 @@ class _Bar:
     def __init__(self, host: HeadlessHost, total: int):
         from tqdm import tqdm
 
-        self.host, self.bar = host, tqdm(total=total, desc="sampling", unit="step", leave=False, disable=host.quiet)
+        self.host, self.bar = host, tqdm(total=total, desc="sampling", unit="step", disable=host.quiet)
 
     def update(self, step: int, preview: np.ndarray | None = None) -> None:
         self.bar.update(step - self.bar.n)
@@ -95,6 +95,7 @@ class HeadlessHost:
     input: Path = field(default_factory=lambda: Path.cwd() / "input")
     models: list[Path] = field(default_factory=lambda: [MODELS_DIR])
     quiet: bool = False
+    compute: torch.device | None = None  # None: CUDA when torch sees one, else the CPU
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def model_names(self) -> list[str]:
@@ -123,6 +124,8 @@ class HeadlessHost:
         return self.output
 
     def device(self) -> torch.device:
+        if self.compute is not None:
+            return self.compute
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     def progress(self, total: int) -> Progress:

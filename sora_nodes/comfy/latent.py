@@ -74,7 +74,9 @@ class SoraEmptyVideoLatent:
 
     def empty(self, width, height, frames, fps, batch_size):
         t, h, w = SORA_LATENT.latent_shape(frames, height, width)
-        return ({"samples": torch.zeros(batch_size, SORA_LATENT.channels, t, h, w), "fps": float(fps)},)
+        # "sora_video_size": the sampler re-lays the empty latent out for its model's own VAE and patch
+        latent = torch.zeros(batch_size, SORA_LATENT.channels, t, h, w)
+        return ({"samples": latent, "fps": float(fps), "sora_video_size": (frames, height, width)},)
 
 
 class SoraVideoEncode:
@@ -115,11 +117,20 @@ class SoraVideoDecode:
             "required": {
                 "vae": socket(SORA_VAE, "The video VAE from SoraCheckpointLoader (the model's own)."),
                 "latent": socket("LATENT", "The latent video, e.g. from SoraSampler."),
-            }
+            },
+            "optional": {
+                "tile": socket(
+                    "INT",
+                    "Decode large frames in blended tiles of this many latent cells (bounded memory); 0 = whole frames.",
+                    default=0,
+                    min=0,
+                    max=4096,
+                ),
+            },
         }
 
-    def decode(self, vae, latent):
-        frames = decode_latent(vae, latent["samples"])  # [B*T, H, W, 3]
+    def decode(self, vae, latent, tile=0):
+        frames = decode_latent(vae, latent["samples"], tile=tile or None)  # [B*T, H, W, 3]
         canvas = latent.get("sora_canvas")
         if canvas is None:
             return (frames,)

@@ -92,5 +92,10 @@ class SoraLongVideo:
         texts = [rewrite(e.prompt, width=width, height=height, fps=fps, enabled=recaption).text for e in entries]
         prompts = tuple(text_encoder.encode([text]) for text in texts)
         plan = LongVideoPlan(tuple(e.start for e in entries), prompts, float(fps), overlap_frames)
-        latent = {"samples": torch.zeros(1, SORA_LATENT.channels, t, h, w), "sora_long": plan, "fps": float(fps)}
+        latent = {
+            "samples": torch.zeros(1, SORA_LATENT.channels, t, h, w),
+            "sora_long": plan,
+            "fps": float(fps),
+            "sora_video_size": (frames, height, width),  # the sampler lays it out for its model
+        }
         return (latent, float(fps))

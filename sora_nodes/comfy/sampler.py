@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import torch
+
 from ..diffusion.flow import MAX_SHIFT
 from ..diffusion.samplers import SAMPLERS
 from ..errors import SoraError
 from ..models.attention import BACKENDS
-from ..pipeline import SamplingSettings, check_budget, sample_latent
+from ..pipeline import PRECISIONS, SamplingSettings, check_budget, check_request, sample_latent
 from ..preview import latent_rgb, preview_image
 from ..tasks.long_video import sample_long_video, window_count
 from .host import current_host
@@ -67,14 +69,21 @@ class SoraSampler:
                 "attention": socket(
                     list(BACKENDS), "Attention kernel: auto picks xformers or sdpa; all give the same numbers."
                 ),
-            }
+            },
+            "optional": {
+                "precision": socket(
+                    list(PRECISIONS), "DiT arithmetic: auto = bf16 autocast on a CUDA GPU with bf16, else fp32."
+                ),
+            },
         }
 
-    def sample(self, model, positive, negative, latent, seed, steps, cfg, sampler_name, shift, denoise, attention):
+    def sample(
+        self, model, positive, negative, latent, seed, steps, cfg, sampler_name, shift, denoise, attention,
+        precision="auto",
+    ):  # fmt: skip
         if not "".join(positive.prompts).strip():
             raise SoraError("the positive prompt is empty; describe the video in the positive SoraTextConditioner")
-        samples = latent["samples"]  # [B, C, T', H', W']
-        model.latent_format.check_latent(tuple(samples.shape))
+        samples = _for_model(model, latent)  # [B, C, T', H', W']
         settings = SamplingSettings(
             steps=steps,
             cfg=cfg,
@@ -82,12 +91,14 @@ class SoraSampler:
             seed=seed,
             shift=shift or None,
             attention=attention,
+            precision=precision,
             denoise=denoise,
         )
         plan = latent.get("sora_long")
         if plan is None:  # a long video's windows are each the size of a normal clip
-            frames = model.latent_format.video_size(tuple(samples.shape[2:]))[0]
-            check_budget(model, tuple(samples.shape[2:]), settings, frames=frames, batch=samples.shape[0])
+            frames, height, width = model.latent_format.video_size(tuple(samples.shape[2:]))
+            latent_shape = check_request(model, width=width, height=height, frames=frames)  # one clip's limits
+            check_budget(model, latent_shape, settings, frames=frames, batch=samples.shape[0])
         if plan is not None and samples.shape[0] != 1:
             raise SoraError(f"a long video renders one item at a time; its latent has a batch of {samples.shape[0]}")
         windows = window_count(samples.shape[2], model, plan.overlap_frames) if plan else 1
@@ -113,4 +124,15 @@ class SoraSampler:
                 condition=latent.get("sora_cond"),
                 callback=report,
             )
-        return ({**latent, "samples": out.cpu()},)
+        rest = {k: v for k, v in latent.items() if k != "sora_video_size"}  # the output is no longer empty
+        return ({**rest, "samples": out.cpu()},)
+
+
+def _for_model(model, latent: dict):
+    """The latent to sample [B, C, T', H', W']: an empty one is laid out for this model's VAE and patch."""
+    size = latent.get("sora_video_size")
+    if size is not None:
+        shape = model.latent_shape(*size)  # size: (frames, height, width)
+        return torch.zeros(latent["samples"].shape[0], model.vae.config.latent_channels, *shape)
+    model.latent_format.check_latent(tuple(latent["samples"].shape))
+    return latent["samples"]
