@@ -6,9 +6,10 @@
 #   bash scripts/train_default.sh                      # -> runs/default/dit/sora.safetensors
 #   .venv/bin/python scripts/ship_default.py runs/default/dit/sora.safetensors   # scores it, writes models/sora/
 # - A stage with a state.pt in runs/default/ continues from it.
-# - On a machine with only the repository (no runs/), the VAE is the one inside the shipped checkpoint
-#   and the DiT continues from the shipped checkpoint's weights at the step it records, as long as
-#   that checkpoint was made by this recipe; nothing outside git is needed to go on.
+# - On a machine with only the repository (no runs/), the VAE is models/training/vae-shapes4.safetensors
+#   (or the one inside the shipped checkpoint) and the DiT continues, at the step it records, from the
+#   shipped checkpoint if this recipe made it, else from models/training/dit-shapes4.safetensors;
+#   nothing outside git is needed to go on.
 # Set DEVICE=cuda on a GPU; DIT_STEPS sets the length of the DiT's learning-rate schedule and
 # DIT_STOP where this run stops on it (the next run continues the same schedule).
 set -euo pipefail
@@ -56,10 +57,13 @@ elif [ ! -f "$VAE" ] || [ "$(.venv/bin/python -c "import json,sys; from sora_nod
 fi
 
 START=()
+COMMITTED_DIT=models/training/dit-shapes4.safetensors  # this recipe's DiT after 4000 steps (not shipped yet)
 if [ -f "$RUN/dit/state.pt" ]; then
     START=(--resume)
 elif shipped_is_v2; then
     START=(--init-from "$SHIPPED")
+elif [ -f "$COMMITTED_DIT" ]; then
+    START=(--init-from "$COMMITTED_DIT")
 fi
 .venv/bin/sora train dit --out "$RUN/dit" --vae "$VAE" --steps "$DIT_STEPS" --stop-after "$DIT_STOP" \
     "${DIT_ARGS[@]}" "${START[@]}"

@@ -5,7 +5,8 @@
 
 Everything runs in one process: build or load the model, load the text encoder (timed once, as a
 fresh load), render once as a warm-up (this is the "first render"), then `--repeats` timed renders.
-A render is generate() plus write_video() to a temporary directory, exactly what `sora render` does.
+A render is generate() plus write_video() to a temporary directory: the steps the nodes of `sora render`'s graph
+run, without the watermark and the C2PA signature (`--command-runs` times whole `sora render` processes).
 
 The stages are cut out of that same generate() call rather than timed in separate calls, so they add
 up to the end-to-end time: the text encoder is wrapped to note when its last encode() returns, and
