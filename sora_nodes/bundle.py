@@ -20,7 +20,7 @@ from .errors import CheckpointError
 from .latent_format import LatentFormat
 from .models.config import preset
 from .models.dit import DiT, DiTConfig, dit_preset
-from .models.text import TEXT_ENCODERS
+from .models.text import FILE_TEXT_ENCODERS, TEXT_ENCODERS
 from .models.vae import VAE_PRESETS, VAEConfig, VideoVAE
 
 ARCHITECTURES = {
@@ -58,8 +58,9 @@ class SoraModel:
                 f"the DiT expects {self.dit.config.latent_channels} latent channels but the VAE makes "
                 f"{self.vae.config.latent_channels}; pair a DiT with the VAE it was trained on"
             )
-        if self.text_encoder not in TEXT_ENCODERS:
-            raise CheckpointError(f"unknown text encoder {self.text_encoder!r}; known: {sorted(TEXT_ENCODERS)}")
+        known = {*TEXT_ENCODERS, *FILE_TEXT_ENCODERS}
+        if self.text_encoder not in known:
+            raise CheckpointError(f"unknown text encoder {self.text_encoder!r}; known: {sorted(known)}")
 
     @property
     def device(self) -> torch.device:
@@ -69,6 +70,17 @@ class SoraModel:
     def latent_format(self) -> LatentFormat:
         vae = self.vae.config
         return LatentFormat(vae.latent_channels, vae.temporal_factor, vae.spatial_factor, self.dit.config.patch_size)
+
+    @property
+    def reads_condition(self) -> bool:
+        """Whether the DiT reads the spacetime condition channels (ours) or needs it re-imposed (Wan T2V)."""
+        return getattr(self.dit, "reads_condition", True)
+
+    @property
+    def fixed_shift(self) -> float | None:
+        """The schedule shift the model was trained with, when it is one fixed value (Wan: 5.0)."""
+        shift = self.metadata.get("shift")
+        return None if shift is None else float(shift)
 
     @property
     def max_frames(self) -> int:

@@ -99,6 +99,15 @@ def flow_denoiser(
     return denoise
 
 
+def default_shift(model: SoraModel, latent_shape: tuple[int, int, int]) -> float:
+    """The model's own schedule shift when it was trained with a fixed one (Wan: 5), else the
+    resolution-dependent shift from the token count."""
+    if model.fixed_shift is not None:
+        return model.fixed_shift
+    p_t, p_h, p_w = model.dit.config.patch_size
+    return resolution_shift(latent_shape[0] // p_t * (latent_shape[1] // p_h) * (latent_shape[2] // p_w))
+
+
 def sampling_sigmas(steps: int, denoise: float, shift: float) -> torch.Tensor:
     """The last `steps` sigmas of a schedule of steps/denoise steps, so denoise < 1 runs `steps`
     steps from part-way down instead of fewer, coarser ones (ComfyUI's KSampler does the same)."""
@@ -130,9 +139,7 @@ def sample_latent(
     shape = (batch, model.vae.config.latent_channels, *latent_shape)
     condition = condition or no_condition((1, *shape[1:]), device=device, dtype=torch.float32)
     attention = resolve_backend(settings.attention, device)
-    p_t, p_h, p_w = model.dit.config.patch_size
-    tokens = latent_shape[0] // p_t * (latent_shape[1] // p_h) * (latent_shape[2] // p_w)
-    shift = settings.shift if settings.shift is not None else resolution_shift(tokens)
+    shift = settings.shift if settings.shift is not None else default_shift(model, latent_shape)
     sigmas = sampling_sigmas(settings.steps, settings.denoise, shift).to(device)
     x = batch_noise(shape, settings.seed, device)
     if settings.denoise < 1:
@@ -141,12 +148,14 @@ def sample_latent(
         if tuple(start.shape[1:]) != shape[1:] or start.shape[0] not in (1, batch):
             raise ShapeError(f"the start latent is {tuple(start.shape)} but the render is {shape}")
         x = add_noise(start.to(device, torch.float32), x, sigmas[0])
+    # A network without condition channels (Wan T2V) can only be held to the known region by re-imposing it.
+    reimpose = settings.reimpose or (not model.reads_condition and bool(condition.mask.any()))
     denoiser = flow_denoiser(
         model,
         condition,
         attention,
         autocast_dtype(settings.precision, device),
-        reimpose_seed=settings.seed if settings.reimpose else None,
+        reimpose_seed=settings.seed if reimpose else None,
     )
     as_args = lambda e: {  # noqa: E731
         "context": e.states.to(device).expand(batch, -1, -1),

@@ -22,8 +22,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .errors import ResourceError
-from .models.dit import DiT
-from .models.vae import VideoVAE
 
 log = logging.getLogger("sora_nodes")
 
@@ -85,9 +83,9 @@ def _shapes_run(fn) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=64)
-def _dit_call(config, batch: int, latent: tuple[int, int, int], attention: str) -> tuple[int, int]:
+def _dit_call(network: type, config, batch: int, latent: tuple[int, int, int], attention: str) -> tuple[int, int]:
     with torch.device("meta"):
-        dit = DiT(config).eval()
+        dit = network(config).eval()
         x = torch.zeros(batch, config.latent_channels, *latent)  # [B, C, T', H', W']
         context = torch.zeros(batch, TEXT_TOKENS, config.text_dim)
         mask = torch.ones(batch, TEXT_TOKENS, dtype=torch.bool)
@@ -97,9 +95,9 @@ def _dit_call(config, batch: int, latent: tuple[int, int, int], attention: str) 
 
 
 @functools.lru_cache(maxsize=64)
-def _vae_decode(config, latent: tuple[int, int, int], tile: int | None) -> tuple[int, int]:
+def _vae_decode(network: type, config, latent: tuple[int, int, int], tile: int | None) -> tuple[int, int]:
     with torch.device("meta"):
-        vae = VideoVAE(config).eval()
+        vae = network(config).eval()
         z = torch.zeros(1, config.latent_channels, *latent)
     return _shapes_run(lambda: vae.decode(z, tile=tile))
 
@@ -150,8 +148,8 @@ def estimate_render(
     height, width = latent[1] * model.vae.config.spatial_factor, latent[2] * model.vae.config.spatial_factor
     calls = batch * (1 if cfg == 1 else 2)  # guidance runs the conditional and unconditional rows together
     backend = "reference" if attention == "reference" else "sdpa"  # xformers and sdpa both keep memory linear
-    dit_bytes, dit_flops = _dit_call(model.dit.config, calls, latent, backend)
-    vae_bytes, vae_flops = _vae_decode(model.vae.config, latent, decode_tile)
+    dit_bytes, dit_flops = _dit_call(type(model.dit), model.dit.config, calls, latent, backend)
+    vae_bytes, vae_flops = _vae_decode(type(model.vae), model.vae.config, latent, decode_tile)
     frame_bytes = batch * frames * height * width * 3 * 4  # the decoded clips, float32, until they are saved
     peak = ALLOCATOR_SLACK * max(dit_bytes, vae_bytes) + 3 * frame_bytes  # frames, watermarked copy, uint8 pixels
     flops = steps * MODEL_CALLS_PER_STEP.get(sampler, 2) * dit_flops + batch * vae_flops

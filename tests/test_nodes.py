@@ -16,6 +16,10 @@ from sora_nodes.video_io import read_video, read_video_tags, write_video
 
 CONTRACT = {  # class -> (input socket types by name, output types); the frontend colours links by these
     "SoraCheckpointLoader": ({"ckpt_name": "COMBO"}, ("SORA_MODEL", "SORA_VAE", "SORA_TEXT_ENCODER")),
+    "SoraWanLoader": (
+        {"diffusion_model": "COMBO", "vae_name": "COMBO", "text_encoder_name": "COMBO", "weight_dtype": "COMBO"},
+        ("SORA_MODEL", "SORA_VAE", "SORA_TEXT_ENCODER"),
+    ),
     "SoraRecaptioner": ({"prompt": "STRING", "seed": "INT", "enabled": "BOOLEAN"}, ("STRING",)),
     "SoraTextConditioner": ({"text_encoder": "SORA_TEXT_ENCODER", "text": "STRING"}, ("SORA_CONDITIONING",)),
     "SoraEmptyVideoLatent": (

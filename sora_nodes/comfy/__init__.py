@@ -11,6 +11,7 @@ from .sampler import SoraSampler
 from .tasks import SoraConnectVideos, SoraExtendVideo, SoraImageToVideo, SoraInpaintScene, SoraLoopVideo
 from .text import SoraRecaptioner, SoraTextConditioner
 from .video import SoraLoadVideo, SoraSaveVideo
+from .wan_loader import SoraWanLoader
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {
     "SoraCheckpointLoader": SoraCheckpointLoader,
@@ -30,6 +31,7 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {
     "SoraLoopVideo": SoraLoopVideo,
     "SoraInpaintScene": SoraInpaintScene,
     "SoraLongVideo": SoraLongVideo,
+    "SoraWanLoader": SoraWanLoader,
 }
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "SoraCheckpointLoader": "Sora Checkpoint Loader",
@@ -49,4 +51,5 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "SoraLoopVideo": "Sora Loop Video",
     "SoraInpaintScene": "Sora Inpaint Scene",
     "SoraLongVideo": "Sora Long Video",
+    "SoraWanLoader": "Sora Wan 2.1 Loader",
 }

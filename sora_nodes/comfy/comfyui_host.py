@@ -54,6 +54,16 @@ class ComfyUIHost:
             raise SoraError(f"checkpoint {name!r} was not found in {folders}; put .safetensors files in models/sora/")
         return Path(path)
 
+    def weight_names(self, folder: str) -> list[str]:
+        return self.folder_paths.get_filename_list(folder)
+
+    def weight_path(self, folder: str, name: str) -> Path:
+        path = self.folder_paths.get_full_path(folder, name)
+        if path is None:
+            folders = ", ".join(self.folder_paths.get_folder_paths(folder))
+            raise SoraError(f"{name!r} was not found in {folders}; put the file in models/{folder}/")
+        return Path(path)
+
     def input_names(self) -> list[str]:
         return _files([Path(self.folder_paths.get_input_directory())], INPUT_EXTENSIONS)
 

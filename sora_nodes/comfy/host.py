@@ -24,6 +24,9 @@ from ..errors import SoraError
 
 MODEL_FOLDER = "sora"  # models/sora/, the folder name registered with ComfyUI
 MODEL_EXTENSIONS = {".safetensors"}
+# ComfyUI's own model folders, where open checkpoints (Wan 2.1) live; .pth for the original Wan release files
+WEIGHT_FOLDERS = ("diffusion_models", "vae", "text_encoders")
+WEIGHT_EXTENSIONS = {".safetensors", ".pth", ".pt"}
 VIDEO_EXTENSIONS = {".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif", ".m4v"}
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}  # SoraLoadVideo loads these as 1-frame videos
 INPUT_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
@@ -41,6 +44,8 @@ class Progress(Protocol):
 class Host(Protocol):
     def model_names(self) -> list[str]: ...
     def model_path(self, name: str) -> Path: ...
+    def weight_names(self, folder: str) -> list[str]: ...
+    def weight_path(self, folder: str, name: str) -> Path: ...
     def input_names(self) -> list[str]: ...
     def input_path(self, name: str) -> Path: ...
     def output_dir(self) -> Path: ...
@@ -94,6 +99,7 @@ class HeadlessHost:
     output: Path = field(default_factory=lambda: Path.cwd() / "output")
     input: Path = field(default_factory=lambda: Path.cwd() / "input")
     models: list[Path] = field(default_factory=lambda: [MODELS_DIR])
+    weights: Path = field(default_factory=lambda: MODELS_DIR.parent)  # holds diffusion_models/, vae/, text_encoders/
     quiet: bool = False
     compute: torch.device | None = None  # None: CUDA when torch sees one, else the CPU
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -103,6 +109,16 @@ class HeadlessHost:
 
     def model_path(self, name: str) -> Path:
         return _inside(self.models, name, "checkpoint", "put .safetensors files in models/sora/")
+
+    def weight_names(self, folder: str) -> list[str]:
+        return _files([self.weights / folder], WEIGHT_EXTENSIONS)
+
+    def weight_path(self, folder: str, name: str) -> Path:
+        if Path(name).is_absolute():  # `sora render --model /path/to/wan.safetensors`
+            if not Path(name).exists():
+                raise SoraError(f"{name} does not exist; pass the path of a file in models/{folder}/")
+            return Path(name)
+        return _inside([self.weights / folder], name, "model file", f"put it in models/{folder}/")
 
     def input_names(self) -> list[str]:
         return _files([self.input], INPUT_EXTENSIONS)

@@ -118,6 +118,11 @@ TEXT_ENCODERS: dict[str, Callable[..., TextEncoder]] = {
 }
 
 
+# Encoders whose weights are a file the user supplies (the Wan family's umT5-XXL): loaded by their
+# family's loader node from models/text_encoders/, never by name alone.
+FILE_TEXT_ENCODERS = ("umt5-xxl",)
+
+
 @functools.lru_cache(maxsize=4)
 def _cached(name: str, device: str) -> TextEncoder:
     return TEXT_ENCODERS[name](device=device)
@@ -125,6 +130,11 @@ def _cached(name: str, device: str) -> TextEncoder:
 
 def load_text_encoder(name: str, device: str | torch.device = "cpu") -> TextEncoder:
     """The named encoder on `device`, loaded once and reused across renders."""
+    if name in FILE_TEXT_ENCODERS:
+        raise SoraError(
+            f"the {name} text encoder is loaded from its file in models/text_encoders/ (SoraWanLoader, "
+            "`sora render --text-encoder`), not by name"
+        )
     if name not in TEXT_ENCODERS:
         raise SoraError(f"unknown text encoder {name!r}; known encoders: {sorted(TEXT_ENCODERS)}")
     return _cached(name, str(torch.device(device)))
