@@ -80,6 +80,42 @@ def _as_arguments(error: str) -> str:
     return f"{RENDER_ARGUMENTS[match.group(1)]}: {match.group(2)}"
 
 
+def wan_files(model: Path, args) -> tuple[Path, Path, Path]:
+    """(diffusion model, VAE, text encoder) of a Wan render: --vae and --text-encoder, else the files that
+    lie beside the model (its release folder, or ComfyUI's models/ tree)."""
+    from .wan_loader import release_parts
+
+    found = release_parts(model if model.is_file() else model / "diffusion_pytorch_model.safetensors")
+    vae = args.vae or (found[0] if found else None)
+    text = args.text_encoder or (found[1] if found else None)
+    if vae is None or text is None:
+        raise SoraError(
+            f"{model} is a Wan 2.1 diffusion model; say where its VAE and text encoder are with --vae "
+            "(wan_2.1_vae.safetensors or Wan2.1_VAE.pth) and --text-encoder (umt5_xxl_*.safetensors or "
+            "models_t5_umt5-xxl-enc-bf16.pth), or keep them in ComfyUI's models/vae/ and models/text_encoders/"
+        )
+    return model, vae, text
+
+
+WAN_FOLDERS = ("diffusion_models", "vae", "text_encoders")
+
+
+def wan_root(wan: tuple[Path, Path, Path] | None) -> Path | None:
+    """The models/ folder the three Wan files lie in, each in its ComfyUI subfolder, if they do."""
+    if wan is None:
+        return None
+    root = wan[0].resolve().parent.parent
+    inside = all(p.resolve().parent == root / folder for p, folder in zip(wan, WAN_FOLDERS, strict=True))
+    return root if inside else None
+
+
+def wan_names(wan: tuple[Path, Path, Path]) -> list[str]:
+    """How the render's graph names the Wan files: as ComfyUI lists them when they lie in its folders
+    (the graph then opens in ComfyUI as is, and stores no private paths), else by absolute path."""
+    root = wan_root(wan)
+    return [p.name if root else str(p.resolve()) for p in wan]
+
+
 def cmd_render(args) -> int:
     """Build the text-to-video graph and run it as `sora run` would: the video and the graph it stores are
     one computation, so `sora run` of that graph gives the same video."""
@@ -87,8 +123,9 @@ def cmd_render(args) -> int:
 
     from .bundle import MODELS_DIR, checkpoint_name, default_model_path
     from .comfy.host import HeadlessHost, Interrupted
-    from .graphs import text_to_video_graph
-    from .model_cache import cached_sora_model
+    from .graphs import text_to_video_graph, wan_loader_node
+    from .model_cache import cached_sora_model, cached_wan_model
+    from .wan_loader import is_wan_diffusion_model
     from .pipeline import SamplingSettings, check_budget, check_request
     from .recaption import recaption
     from .runner import run_workflow
@@ -110,19 +147,26 @@ def cmd_render(args) -> int:
     if not args.quiet:  # says once which attention backend "auto" chose
         logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
     model_path = Path(args.model or default_model_path())
+    wan = wan_files(model_path, args) if is_wan_diffusion_model(model_path) else None
     # the graph's loader node gets this same object; one model per process, so no load news
-    model = cached_sora_model(model_path, device, announce=False)
+    if wan is None:
+        model = cached_sora_model(model_path, device, announce=False)
+    else:
+        model = cached_wan_model(wan[0], wan[1], device, args.weight_dtype)
     # refuse a bad or too large request before the graph loads the text encoder
     latent = check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
     check_budget(model, latent, settings, frames=args.frames, decode_tile=args.vae_tile)
-    caption = recaption(args.prompt, seed=args.seed, enabled=not args.no_recaption)  # what node 9 will compute
+    # the recaptioner writes the captions our own model was trained on; Wan reads the prompt as written
+    rewrite = not args.no_recaption and wan is None
+    caption = recaption(args.prompt, seed=args.seed, enabled=rewrite)  # what node 9 will compute
     if not args.quiet and caption.text != args.prompt:
         print(f"recaptioned: {caption.text}")
     graph = text_to_video_graph(
         args.prompt,
         negative=args.negative,
         ckpt_name=checkpoint_name(model_path),
-        recaption=not args.no_recaption,
+        loader=None if wan is None else wan_loader_node(*wan_names(wan), args.weight_dtype),
+        recaption=rewrite,
         width=width,
         height=height,
         frames=args.frames,
@@ -146,6 +190,7 @@ def cmd_render(args) -> int:
         host = HeadlessHost(
             output=Path(work),
             models=[MODELS_DIR if in_models else model_path.resolve().parent],
+            weights=wan_root(wan) or MODELS_DIR.parent,
             quiet=args.quiet,
             compute=device,
         )
@@ -291,7 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--no-recaption", action="store_true", help="condition on the prompt as written, not the detailed caption"
     )
-    render.add_argument("--model", type=Path, default=None, help="checkpoint .safetensors (default: models/sora/)")
+    render.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="checkpoint .safetensors (default: models/sora/), or a Wan 2.1 diffusion model (file or release folder)",
+    )
+    render.add_argument("--vae", type=Path, default=None, help="Wan VAE file (default: found beside --model)")
+    render.add_argument(
+        "--text-encoder", type=Path, default=None, help="Wan umT5-XXL file (default: found beside --model)"
+    )
+    render.add_argument(
+        "--weight-dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="Wan weights in memory"
+    )
     render.add_argument("--attention", choices=ATTENTION_CHOICES, default="auto")
     render.add_argument(
         "--vae-tile", type=int, default=None, metavar="CELLS", help="decode in spatial tiles of this many latent cells"

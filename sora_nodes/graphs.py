@@ -17,11 +17,20 @@ def _node(class_type: str, title: str, **inputs) -> dict:
     return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
 
 
+def wan_loader_node(diffusion_model: str, vae: str, text_encoder: str, weight_dtype: str = "auto") -> dict:
+    """The loader node of a Wan 2.1 graph: file names in ComfyUI's model folders (or absolute paths headless)."""
+    return _node(
+        "SoraWanLoader", "Sora Wan 2.1 Loader",
+        diffusion_model=diffusion_model, vae_name=vae, text_encoder_name=text_encoder, weight_dtype=weight_dtype,
+    )  # fmt: skip
+
+
 def text_to_video_graph(
     prompt: str,
     *,
     negative: str = "",
     ckpt_name: str = DEFAULT_MODEL_NAME,
+    loader: dict | None = None,
     recaption: bool = True,
     width: int = 64,
     height: int = 64,
@@ -41,9 +50,10 @@ def text_to_video_graph(
     watermark: bool = True,
 ) -> dict:
     """The API-format text-to-video graph: loader, prompt safety -> recaptioner -> conditioners -> sampler -> decode
-    -> frame safety -> save. The optional precision and decode tile appear only when they are not the default."""
+    -> frame safety -> save. The optional precision and decode tile appear only when they are not the default.
+    `loader` replaces the checkpoint loader (a `wan_loader_node`); its outputs are the same sockets."""
     graph = {
-        "1": _node("SoraCheckpointLoader", "Sora Checkpoint Loader", ckpt_name=ckpt_name),
+        "1": loader or _node("SoraCheckpointLoader", "Sora Checkpoint Loader", ckpt_name=ckpt_name),
         "2": _node("SoraPromptSafety", "Prompt", prompt=prompt),
         "9": _node("SoraRecaptioner", "Sora Recaptioner", prompt=["2", 0], seed=seed, enabled=recaption),
         "3": _node("SoraTextConditioner", "Positive prompt", text_encoder=["1", 2], text=["9", 0]),

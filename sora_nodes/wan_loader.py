@@ -1,12 +1,13 @@
 """Wan 2.1 checkpoints from disk: the files users already have, assembled into a `SoraModel`.
 
-Two layouts are read, with no renaming (ours use Wan's own module names):
+Three layouts are read; the first two with no renaming (ours use Wan's own module names):
 - ComfyUI's repackaged single files: models/diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors
   (keys possibly prefixed `model.diffusion_model.`), models/vae/wan_2.1_vae.safetensors and
   models/text_encoders/umt5_xxl_fp16.safetensors (or its fp8 variants);
 - the original release folder (Wan-AI/Wan2.1-T2V-1.3B): diffusion_pytorch_model*.safetensors (one
   file or shards with an index), Wan2.1_VAE.pth and models_t5_umt5-xxl-enc-bf16.pth with the
-  tokenizer in google/umt5-xxl/.
+  tokenizer in google/umt5-xxl/;
+- a diffusers-format transformer (Wan-AI/Wan2.1-T2V-1.3B-Diffusers' transformer/ folder), renamed.
 The DiT's config is read off its tensor shapes; the head width is Wan's fixed 128.
 """
 
@@ -20,6 +21,7 @@ import torch
 from .bundle import SoraModel
 from .errors import CheckpointError
 from .models.wan_dit import WanDiT, WanDiTConfig
+from .models.wan_dit_keys import diffusers_to_wan, is_diffusers_layout
 from .models.weights import load_weights, read_weights, strip_prefix, unscale_fp8
 
 WAN_HEAD_DIM = 128  # 1.3B: 1536 / 12 heads, 14B: 5120 / 40
@@ -48,11 +50,6 @@ def weight_dtype(name: str, device: torch.device) -> torch.dtype:
 
 
 def wan_dit_config_from_weights(weights: dict[str, torch.Tensor], path: Path) -> WanDiTConfig:
-    if any(k.startswith("condition_embedder.") for k in weights):
-        raise CheckpointError(
-            f"{path} is a diffusers-format Wan transformer; use ComfyUI's repackaged "
-            "models/diffusion_models/wan2.1_t2v_*.safetensors or the original Wan release file"
-        )
     need = ("patch_embedding.weight", "text_embedding.0.weight", "time_embedding.0.weight", "head.head.weight")
     if any(k not in weights for k in need) or "blocks.0.ffn.0.weight" not in weights:
         raise CheckpointError(
@@ -94,6 +91,8 @@ def load_wan_dit(path: str | Path, *, device="cpu", dtype: torch.dtype = torch.f
     path = Path(path)
     weights = read_weights(path, what="Wan diffusion model", folder="diffusion_models")
     weights = unscale_fp8(strip_prefix(weights, DIT_PREFIXES))
+    if is_diffusers_layout(weights):  # the Wan-AI/*-Diffusers releases
+        weights = diffusers_to_wan(weights)
     config = wan_dit_config_from_weights(weights, path)
     with torch.device("meta"):
         dit = WanDiT(config)
@@ -126,19 +125,25 @@ def release_parts(dit_path: Path) -> tuple[Path, Path] | None:
 
 
 def is_wan_diffusion_model(path: Path) -> bool:
-    """Whether `path` (a file or a release folder) looks like a Wan DiT, from its tensor names only."""
+    """Whether `path` (a file, or a release folder of one file or shards) looks like a Wan DiT, from its
+    tensor names alone (only headers are read)."""
+    import json
+
     from safetensors import safe_open
 
-    if path.is_dir():
-        files = sorted(path.glob("diffusion_pytorch_model*.safetensors"))
-        if not files:
-            return False
-        path = files[0]
-    if path.suffix != ".safetensors" or not path.is_file():
-        return False
+    keys: list[str] = []
     try:
-        with safe_open(str(path), framework="pt") as f:
-            keys = list(f.keys())
-    except Exception:  # noqa: BLE001 - unreadable files are reported by the loader that reads them
+        if path.is_dir():
+            index = sorted(path.glob("diffusion_pytorch_model*.safetensors.index.json"))
+            files = sorted(path.glob("diffusion_pytorch_model*.safetensors"))
+            if index:
+                keys = list(json.loads(index[0].read_text())["weight_map"])
+            elif files:
+                path = files[0]
+        if not keys and path.suffix == ".safetensors" and path.is_file():
+            with safe_open(str(path), framework="pt") as f:
+                keys = list(f.keys())
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by the loader that reads it
         return False
-    return any(k.endswith("patch_embedding.weight") for k in keys) and any("self_attn.norm_q" in k for k in keys)
+    names = ("self_attn.norm_q", "attn1.norm_q")  # the Wan and diffusers names of a distinctive tensor
+    return any(k.endswith("patch_embedding.weight") for k in keys) and any(n in k for k in keys for n in names)

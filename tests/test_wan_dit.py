@@ -119,3 +119,98 @@ def test_the_text_beyond_512_tokens_and_wrong_widths_are_refused(pair):
 def test_image_to_video_checkpoint_shapes_are_named():
     with pytest.raises(ValueError, match="image-to-video"):
         WanDiTConfig(in_channels=36)
+
+
+# ---------------------------------------------------------------- the files users have
+
+
+def _expected_velocity(reference):
+    g = torch.Generator().manual_seed(4)
+    x, text = torch.randn(1, 16, 2, 4, 6, generator=g), torch.randn(1, 5, 32, generator=g)
+    with torch.no_grad():
+        return x, text, reference(x, torch.tensor([300.0]), padded(text), return_dict=False)[0]
+
+
+def _velocity(model, x, text):
+    with torch.no_grad():
+        return model(x, torch.tensor([0.3]), text)
+
+
+def test_comfyui_repackaged_file_loads_without_renaming(pair, tmp_path):
+    """ComfyUI's diffusion_models/ files carry Wan's names, sometimes under model.diffusion_model."""
+    from safetensors.torch import save_file
+
+    from sora_nodes.wan_loader import is_wan_diffusion_model, load_wan_dit
+
+    reference, _ = pair
+    wan = diffusers_to_wan(reference.state_dict())
+    path = tmp_path / "wan2.1_t2v_tiny_fp32.safetensors"
+    save_file({f"model.diffusion_model.{k}": v.contiguous() for k, v in wan.items()}, str(path))
+    assert is_wan_diffusion_model(path)
+    model = load_wan_dit(path)
+    assert model.config.num_layers == 2 and model.config.dim == 48 and model.config.num_heads == 4
+    x, text, expected = _expected_velocity(reference)
+    assert rel_err(_velocity(model, x, text), expected) < 1e-4
+
+
+def test_a_half_precision_file_loads_in_the_dtype_asked_for(pair, tmp_path):
+    from safetensors.torch import save_file
+
+    from sora_nodes.wan_loader import load_wan_dit
+
+    reference, _ = pair
+    path = tmp_path / "wan_fp16.safetensors"
+    save_file({k: v.half().contiguous() for k, v in diffusers_to_wan(reference.state_dict()).items()}, str(path))
+    model = load_wan_dit(path, dtype=torch.bfloat16)
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    x, text, expected = _expected_velocity(reference)
+    assert rel_err(_velocity(model, x, text).float(), expected) < 0.05  # bf16 arithmetic, same network
+
+
+@pytest.mark.parametrize("shard", [None, "60KB"], ids=["one file", "sharded"])
+def test_diffusers_release_folders_load(pair, tmp_path, shard):
+    from sora_nodes.wan_loader import is_wan_diffusion_model, load_wan_dit
+
+    reference, _ = pair
+    reference.save_pretrained(tmp_path / "transformer", **({"max_shard_size": shard} if shard else {}))
+    if shard:
+        assert len(list((tmp_path / "transformer").glob("*.safetensors"))) > 1
+    assert is_wan_diffusion_model(tmp_path / "transformer")
+    x, text, expected = _expected_velocity(reference)
+    assert rel_err(_velocity(load_wan_dit(tmp_path / "transformer"), x, text), expected) < 1e-4
+
+
+def _saved(tmp_path, weights, name="bad.safetensors"):
+    from safetensors.torch import save_file
+
+    path = tmp_path / name
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(path))
+    return path
+
+
+def test_wrong_files_are_refused_with_what_is_wrong(pair, tmp_path):
+    from sora_nodes.errors import CheckpointError
+    from sora_nodes.wan_loader import is_wan_diffusion_model, load_wan_dit
+
+    reference, _ = pair
+    wan = diffusers_to_wan(reference.state_dict())
+    with pytest.raises(CheckpointError, match="models/diffusion_models/"):
+        load_wan_dit(tmp_path / "absent.safetensors")
+    vae_like = _saved(tmp_path, {"encoder.conv1.weight": torch.zeros(8, 3, 3, 3, 3)}, "vae.safetensors")
+    assert not is_wan_diffusion_model(vae_like)
+    with pytest.raises(CheckpointError, match="not a Wan 2.1 diffusion model"):
+        load_wan_dit(vae_like)
+    missing = _saved(tmp_path, {k: v for k, v in wan.items() if k != "blocks.1.cross_attn.k.weight"})
+    with pytest.raises(CheckpointError, match=r"1 missing \(blocks\.1\.cross_attn\.k\.weight\)"):
+        load_wan_dit(missing)
+    wrong = dict(wan, **{"blocks.0.ffn.2.bias": torch.zeros(47)})
+    with pytest.raises(CheckpointError, match=r"blocks\.0\.ffn\.2\.bias is \[47\], expected \[48\]"):
+        load_wan_dit(_saved(tmp_path, wrong))
+    i2v = dict(wan, **{"patch_embedding.weight": torch.zeros(48, 36, 1, 2, 2)})
+    with pytest.raises(CheckpointError, match="36 input channels"):
+        load_wan_dit(_saved(tmp_path, i2v))
+    good = _saved(tmp_path, wan, "good.safetensors")
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_wan_dit(truncated)
