@@ -224,7 +224,11 @@ def cmd_run(args) -> int:
         raise SoraError(f"--input-dir {args.input_dir} is not a directory")
     default_input = path.parent / "input"
     input_dir = args.input_dir or (default_input if default_input.is_dir() else Path("input"))
+    if args.models_dir is not None and not args.models_dir.is_dir():
+        raise SoraError(f"--models-dir {args.models_dir} is not a directory (it holds diffusion_models/, vae/, ...)")
     host = HeadlessHost(output=args.output, input=input_dir, quiet=args.quiet)
+    if args.models_dir is not None:
+        host.weights = args.models_dir
     mapping = default_mapping()
     ui = None
     with use_host(host):  # combo choices (models, input videos) come from the host's folders
@@ -291,7 +295,7 @@ def cmd_init_checkpoint(args) -> int:
 def cmd_bench(args) -> int:
     from importlib import import_module
 
-    return import_module(f"sora_nodes.bench.{args.what}").main(args.rest)
+    return import_module(f"sora_nodes.bench.{args.what.replace('-', '_')}").main(args.rest)
 
 
 def cmd_verify(args) -> int:
@@ -378,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-o", "--output", type=Path, default=Path("output"), help="output folder (default ./output)")
     run.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="a models/ folder with diffusion_models/, vae/ and text_encoders/ (e.g. ComfyUI's), for Wan graphs",
+    )
+    run.add_argument(
         "--input-dir", type=Path, default=None, help="folder of input videos (default <workflow dir>/input or ./input)"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bars; print only the output files")
@@ -394,8 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--seed", type=int, default=0)
     init.set_defaults(func=cmd_init_checkpoint)
 
-    bench = sub.add_parser("bench", help="benchmarks: sora bench attention|render [--json] ...")
-    bench.add_argument("what", choices=("attention", "render"))
+    bench = sub.add_parser("bench", help="benchmarks: sora bench attention|render|wan-dit [--json] ...")
+    bench.add_argument("what", choices=("attention", "render", "wan-dit"))
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
 

@@ -78,10 +78,12 @@ def cached_wan_model(dit: Path, vae: Path, device: torch.device, dtype: str = "a
 
 
 def cached_umt5(path: Path, device: torch.device, dtype: str = "auto"):
-    """The umT5-XXL text encoder (11 GB in bf16), kept while its file is unchanged; one at a time."""
+    """The umT5-XXL text encoder, kept while its file is unchanged; one at a time. `auto` is bf16 everywhere, as
+    Wan runs it: 11 GB, where fp32 (23 GB) would not fit beside the DiT on a 24 GB machine."""
     from .models.umt5 import load_umt5_text_encoder
     from .wan_loader import weight_dtype
 
     key = (_identity(path), str(device), dtype)
-    load = lambda: load_umt5_text_encoder(path, device=device, dtype=weight_dtype(dtype, device))  # noqa: E731
+    chosen = None if dtype == "auto" else weight_dtype(dtype, device)
+    load = lambda: load_umt5_text_encoder(path, device=device, dtype=chosen)  # noqa: E731
     return _cached(_text_encoders, key, load, f"text encoder {path.name}", 1, True)

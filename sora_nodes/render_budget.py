@@ -87,8 +87,9 @@ def _dit_call(network: type, config, batch: int, latent: tuple[int, int, int], a
     with torch.device("meta"):
         dit = network(config).eval()
         x = torch.zeros(batch, config.latent_channels, *latent)  # [B, C, T', H', W']
-        context = torch.zeros(batch, TEXT_TOKENS, config.text_dim)
-        mask = torch.ones(batch, TEXT_TOKENS, dtype=torch.bool)
+        tokens = min(TEXT_TOKENS, getattr(config, "text_len", TEXT_TOKENS))
+        context = torch.zeros(batch, tokens, config.text_dim)
+        mask = torch.ones(batch, tokens, dtype=torch.bool)
         condition = torch.zeros(batch, config.latent_channels + 1, *latent)
         sigma = torch.ones(batch)
     return _shapes_run(lambda: dit(x, sigma, context, mask, condition, attention_backend=attention))

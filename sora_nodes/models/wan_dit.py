@@ -76,7 +76,7 @@ class WanDiTConfig:
 WAN_DIT_PRESETS: dict[str, WanDiTConfig] = {
     "1.3B": WanDiTConfig(),
     "14B": WanDiTConfig(dim=5120, ffn_dim=13824, num_heads=40, num_layers=40),
-    "tiny": WanDiTConfig(dim=48, ffn_dim=96, num_heads=4, num_layers=2, text_dim=32, text_len=16, freq_dim=32),
+    "tiny": WanDiTConfig(dim=48, ffn_dim=96, num_heads=4, num_layers=2, text_dim=32, freq_dim=32),
 }
 
 

@@ -1,0 +1,164 @@
+"""One Wan 2.1 DiT step, ours against diffusers' WanTransformer3DModel on the same weights and inputs.
+
+    sora bench wan-dit [--preset 1.3B] [--size 832x480] [--frames 81] [--layers N] [--device auto] [--json]
+
+Both networks get the same random weights (ours renamed into diffusers' layout) and the same latent,
+timestep and 512 text tokens, in one process, alternating call by call so load and clock drift hit
+both alike. Reported per implementation: the median time of `--repeats` calls after one warm-up,
+the peak memory of a call on top of the weights (CUDA: the caching allocator's peak; CPU: VmHWM, as
+`sora bench attention` measures it), the achieved TFLOP/s (FLOPs counted on the meta device along our
+own code path: matmuls, convolutions and attention) and that as a share of the device's peak, the
+ratio of the two times, and the largest relative difference of their outputs (the two must compute
+the same function). `--layers` runs fewer blocks than the preset (same widths) where the whole network
+does not fit the time or memory at hand; the figures are then per those layers, and say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+
+import torch
+
+from ..models.wan_dit import WAN_DIT_PRESETS, WanDiT
+from ..models.wan_dit_keys import wan_to_diffusers
+from ..render_budget import _dit_call
+from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="sora bench wan-dit", description=__doc__.split("\n")[0])
+    p.add_argument("--preset", choices=sorted(WAN_DIT_PRESETS), default="1.3B")
+    p.add_argument("--size", default="832x480", help="video WIDTHxHEIGHT (default 832x480, Wan's 480p)")
+    p.add_argument("--frames", type=positive_int, default=81, help="video frames, 1 + 4k (default 81)")
+    p.add_argument("--layers", type=positive_int, default=None, help="run this many blocks (default: all)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto", help="auto: bf16 on CUDA, else fp32")
+    p.add_argument("--repeats", type=positive_int, default=3)
+    p.add_argument("--no-diffusers", action="store_true", help="time ours alone")
+    p.add_argument("--json", action="store_true")
+    return p.parse_args(argv)
+
+
+def _diffusers_twin(config, state):
+    from diffusers import WanTransformer3DModel
+
+    with torch.device("meta"):
+        twin = WanTransformer3DModel(
+            patch_size=config.patch_size,
+            num_attention_heads=config.num_heads,
+            attention_head_dim=config.head_dim,
+            in_channels=config.in_channels,
+            out_channels=config.out_channels,
+            text_dim=config.text_dim,
+            freq_dim=config.freq_dim,
+            ffn_dim=config.ffn_dim,
+            num_layers=config.num_layers,
+            cross_attn_norm=True,
+            qk_norm="rms_norm_across_heads",
+            eps=config.eps,
+        )
+    twin.load_state_dict(wan_to_diffusers(state), strict=True, assign=True)
+    twin.rope = type(twin.rope)(config.head_dim, config.patch_size, 1024)  # its tables are not weights
+    return twin.to(next(iter(state.values())).device).eval()
+
+
+def _time(fn, peak, repeats: int) -> tuple[float, int | None, torch.Tensor]:
+    out = fn()  # warm-up: kernel selection, allocator growth
+    times, peaks = [], []
+    for _ in range(repeats):
+        if peak is not None:
+            peak.start()
+        start = time.perf_counter()
+        out = fn()
+        if out.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+        if peak is not None:
+            peaks.append(peak.stop())
+    return statistics.median(times), (max(peaks) if peaks else None), out
+
+
+def run(args) -> dict:
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(auto if args.device == "auto" else args.device)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}.get(args.dtype)
+    dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    config = WAN_DIT_PRESETS[args.preset]
+    if args.layers is not None:
+        config = dataclasses.replace(config, num_layers=args.layers)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    latent = (1 + (args.frames - 1) // 4, height // 8, width // 8)
+    torch.manual_seed(0)
+    with torch.device(device):
+        ours = WanDiT(config).to(dtype).eval()
+    twin = None if args.no_diffusers else _diffusers_twin(config, ours.state_dict())
+    g = torch.Generator(device).manual_seed(1)
+    x = torch.randn(1, config.in_channels, *latent, generator=g, device=device, dtype=dtype)  # [1, 16, T', H', W']
+    text = torch.randn(1, config.text_len, config.text_dim, generator=g, device=device, dtype=dtype)
+    sigma = torch.tensor([0.7], device=device)
+    _, flops = _dit_call(WanDiT, config, 1, latent, "sdpa")
+    peak_flops = HOPPER_PEAK_FLOPS if device.type == "cuda" else CPU_PEAK_FLOPS
+    meter = CudaPeak() if device.type == "cuda" else CpuPeak.if_supported()
+    tokens = latent[0] * (latent[1] // 2) * (latent[2] // 2)
+    rows = {}
+    with torch.inference_mode():
+        runs = {"ours": lambda: ours(x, sigma, text)}
+        if twin is not None:
+            runs["diffusers"] = lambda: twin(x, sigma * 1000, text, return_dict=False)[0]
+        outputs = {}
+        for name, fn in runs.items():
+            seconds, peak, outputs[name] = _time(fn, meter, args.repeats)
+            rows[name] = {
+                "seconds": seconds,
+                "peak_gib": None if peak is None else peak / 2**30,
+                "tflops": flops / seconds / 1e12,
+                "of_peak": flops / seconds / peak_flops,
+            }
+    result = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        "preset": args.preset,
+        "layers": f"{config.num_layers} of {WAN_DIT_PRESETS[args.preset].num_layers}",
+        "dtype": str(dtype).removeprefix("torch."),
+        "video": f"{width}x{height}x{args.frames}",
+        "tokens": tokens,
+        "flops_per_step": flops,
+        "rows": rows,
+    }
+    if twin is not None:
+        a, b = outputs["ours"].float(), outputs["diffusers"].float()
+        result["time_ratio_ours_over_diffusers"] = rows["ours"]["seconds"] / rows["diffusers"]["seconds"]
+        result["max_relative_difference"] = ((a - b).abs().max() / b.abs().max()).item()
+    return result
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    result = run(args)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"Wan {result['preset']} DiT, {result['layers']} layers, {result['dtype']}, {result['video']} video = "
+        f"{result['tokens']} tokens, {result['flops_per_step'] / 1e12:.2f} TFLOP per call, on {result['device']}"
+    )
+    for name, row in result["rows"].items():
+        peak = "n/a" if row["peak_gib"] is None else f"{row['peak_gib']:.2f} GiB"
+        print(
+            f"  {name:10s} {row['seconds'] * 1000:10.1f} ms   peak {peak:>10s}   "
+            f"{row['tflops']:7.2f} TFLOP/s ({row['of_peak']:.0%} of peak)"
+        )
+    if "time_ratio_ours_over_diffusers" in result:
+        print(
+            f"  ours / diffusers time: {result['time_ratio_ours_over_diffusers']:.2f}x; "
+            f"outputs differ by at most {result['max_relative_difference']:.1e} (relative)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
