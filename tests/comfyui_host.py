@@ -224,7 +224,13 @@ def start_server(comfy: Path, mode: str, root: Path) -> ComfyServer:
         custom_nodes.mkdir(exist_ok=True)
         (custom_nodes / PACK_DIR_NAME).symlink_to(REPO, target_is_directory=True)
         config = root / "extra_model_paths.yaml"
-        config.write_text(f"x:\n  custom_nodes: {json.dumps(str(custom_nodes))}\n")
+        # ComfyUI's own model folders, empty until a test puts (tiny Wan) files in them
+        models = {name: root / "models" / name for name in ("diffusion_models", "vae", "text_encoders")}
+        for folder in models.values():
+            folder.mkdir(parents=True, exist_ok=True)
+        lines = [f"  custom_nodes: {json.dumps(str(custom_nodes))}"]
+        lines += [f"  {name}: {json.dumps(str(folder))}" for name, folder in models.items()]
+        config.write_text("x:\n" + "\n".join(lines) + "\n")
         command += ["--extra-model-paths-config", str(config)]
     elif mode == "base":
         command += ["--base-directory", str(REPO)]

@@ -376,3 +376,23 @@ def test_frames_the_classifier_flags_stop_before_the_save_node(server):
     assert error["node_id"] == "2" and "category sexual" in error["exception_message"], error
     assert "3 of 3 sampled frames scored unsafe" in error["exception_message"], error["exception_message"]
     assert output_files(server) == before, f"flagged frames reached disk: {output_files(server) - before}"
+
+
+def test_a_wan_workflow_renders_from_comfyuis_own_model_folders(request, tmp_path):
+    """Tiny random Wan 2.1 files in the server's diffusion_models/, vae/ and text_encoders/ folders: the loader
+    lists them, and the shipped Wan text-to-video graph (at a tiny size) renders through the real executor."""
+    pytest.importorskip("sentencepiece")
+    from test_wan_tasks import small
+    from wan_files import FILES, write_tiny_wan
+
+    server = shared_server(request, "link", name="wan")
+    write_tiny_wan(server.output.parent / "models")
+    info = server.get("/object_info/SoraWanLoader").json()["SoraWanLoader"]["input"]["required"]
+    for name, folder in [("diffusion_model", "diffusion_models"), ("vae_name", "vae"), ("text_encoder_name", "text_encoders")]:
+        assert FILES[folder] in info[name][0], (name, info[name][0])
+    wan = Path(__file__).resolve().parent.parent / "workflows" / "wan"
+    prompt = small(load_json(wan / "api" / "text_to_video.json"))
+    workflow = load_json(wan / "text_to_video.json")
+    run = server.run(prompt, workflow)
+    check_saved_video(server, run, prompt, workflow, tmp_path)
+    check_sampler_reported(run, prompt)

@@ -67,20 +67,26 @@ def _diffusers_twin(config, state):
     return twin.to(next(iter(state.values())).device).eval()
 
 
-def _time(fn, peak, repeats: int) -> tuple[float, int | None, torch.Tensor]:
-    out = fn()  # warm-up: kernel selection, allocator growth
-    times, peaks = [], []
+def _time_alternating(runs: dict, peak, repeats: int) -> dict[str, tuple[float, int | None, torch.Tensor]]:
+    """Median seconds, peak bytes and output of each implementation, their calls interleaved."""
+    outputs = {name: fn() for name, fn in runs.items()}  # warm-up: kernel selection, allocator growth
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    peaks: dict[str, list[int]] = {name: [] for name in runs}
     for _ in range(repeats):
-        if peak is not None:
-            peak.start()
-        start = time.perf_counter()
-        out = fn()
-        if out.device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-        if peak is not None:
-            peaks.append(peak.stop())
-    return statistics.median(times), (max(peaks) if peaks else None), out
+        for name, fn in runs.items():
+            if peak is not None:
+                peak.start()
+            start = time.perf_counter()
+            outputs[name] = fn()
+            if outputs[name].device.type == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+            if peak is not None:
+                peaks[name].append(peak.stop())
+    return {
+        name: (statistics.median(times[name]), max(peaks[name]) if peaks[name] else None, outputs[name])
+        for name in runs
+    }
 
 
 def run(args) -> dict:
@@ -111,8 +117,7 @@ def run(args) -> dict:
         if twin is not None:
             runs["diffusers"] = lambda: twin(x, sigma * 1000, text, return_dict=False)[0]
         outputs = {}
-        for name, fn in runs.items():
-            seconds, peak, outputs[name] = _time(fn, meter, args.repeats)
+        for name, (seconds, peak, outputs[name]) in _time_alternating(runs, meter, args.repeats).items():
             rows[name] = {
                 "seconds": seconds,
                 "peak_gib": None if peak is None else peak / 2**30,
