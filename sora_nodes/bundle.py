@@ -126,7 +126,17 @@ def require_model_file(path: Path) -> None:
 def load_sora_model(path: str | os.PathLike, *, device="cpu", dtype: torch.dtype | None = None) -> SoraModel:
     path = Path(path)
     require_model_file(path)
-    networks, metadata = load_checkpoint(path, ARCHITECTURES, device=device)
+    try:
+        networks, metadata = load_checkpoint(path, ARCHITECTURES, device=device)
+    except CheckpointError:
+        from .wan_loader import is_wan_diffusion_model
+
+        if is_wan_diffusion_model(path):
+            raise CheckpointError(
+                f"{path} is a Wan 2.1 diffusion model, not a Sora checkpoint: put it in models/diffusion_models/ "
+                "and load it with the Sora Wan 2.1 Loader (SoraWanLoader); `sora render --model` takes it as it is"
+            ) from None
+        raise
     model = SoraModel(
         networks["dit"], networks["vae"], metadata.get("text_encoder", DEFAULT_TEXT_ENCODER), metadata, path
     )

@@ -146,3 +146,11 @@ def test_sora_render_asks_for_the_vae_and_text_encoder_when_they_are_not_beside_
     )  # fmt: skip
     assert result.returncode != 0 and "--vae" in result.stderr and "--text-encoder" in result.stderr
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_a_wan_file_given_to_the_sora_checkpoint_loader_says_which_loader_to_use(models):
+    from sora_nodes.bundle import load_sora_model
+    from sora_nodes.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="SoraWanLoader"):
+        load_sora_model(models / "diffusion_models" / FILES["diffusion_models"])
