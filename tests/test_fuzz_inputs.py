@@ -300,3 +300,55 @@ def test_the_fuzzing_reached_both_outcomes():
         print(f"fuzz {target}: {counts['video']} correct results, {counts['error']} one-line errors")
     assert all(counts["error"] > 0 for counts in OUTCOMES.values()), OUTCOMES
     assert all(OUTCOMES[t]["video"] > 0 for t in ("render", "run (API)", "run (UI)", "checkpoint")), OUTCOMES
+
+
+# ------------------------------------------------------------------ Wan 2.1 files (issue 15)
+
+WAN_KINDS = ("diffusion_models", "vae", "text_encoders")
+
+
+@pytest.fixture(scope="module")
+def wan_bytes(tmp_path_factory):
+    pytest.importorskip("sentencepiece")
+    from wan_files import write_tiny_wan
+
+    paths = write_tiny_wan(tmp_path_factory.mktemp("wan"))
+    return {kind: paths[kind].read_bytes() for kind in WAN_KINDS}
+
+
+def _load_wan(kind: str, path: Path):
+    from sora_nodes.model_cache import cached_umt5
+    from sora_nodes.models.wan_vae import load_wan_vae
+    from sora_nodes.wan_loader import load_wan_dit
+
+    if kind == "diffusion_models":
+        return load_wan_dit(path)
+    if kind == "vae":
+        return load_wan_vae(path)
+    return cached_umt5(path, torch.device("cpu"))
+
+
+@settings(FUZZ, max_examples=60)
+@given(data=st.data())
+def test_fuzzed_wan_files(data, wan_bytes, tmp_path):
+    """Damaged DiT, VAE and umT5 files, as ComfyUI's folders hold them: a one-line error, or a network that runs."""
+    from sora_nodes.model_cache import clear_model_cache
+
+    kind = data.draw(st.sampled_from(WAN_KINDS))
+    path = fresh(tmp_path) / f"{kind}.safetensors"
+    path.write_bytes(data.draw(damaged(wan_bytes[kind])))
+    clear_model_cache()
+    with no_hang():
+        try:
+            network = _load_wan(kind, path)
+        except SoraError as e:
+            assert str(e) and "\n" not in str(e)
+            tally(f"Wan {kind}", "error")
+            return
+        if kind == "diffusion_models":
+            assert network(torch.zeros(1, 16, 1, 2, 2), torch.tensor([0.5]), torch.zeros(1, 3, 32)).shape[1] == 16
+        elif kind == "vae":
+            assert network.decode(torch.zeros(1, 16, 2, 2, 2)).shape[2] == 5
+        else:
+            assert network.encode(["a lantern"]).states.shape[-1] == 32
+    tally(f"Wan {kind}", "video")
