@@ -19,6 +19,7 @@ from wan_files import FILES, write_tiny_wan  # noqa: E402
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS  # noqa: E402
 from sora_nodes.comfy.host import HeadlessHost, use_host  # noqa: E402
 from sora_nodes.errors import SoraError  # noqa: E402
+from sora_nodes.provenance import verify  # noqa: E402
 from sora_nodes.runner import run_workflow  # noqa: E402
 from sora_nodes.video_io import read_video, read_video_tags  # noqa: E402
 from sora_nodes.workflow import load_workflow, ui_to_api  # noqa: E402
@@ -48,9 +49,9 @@ def small(graph: dict) -> dict:
         if node["class_type"] == "SoraSampler":
             inputs["steps"] = 2
         elif node["class_type"] == "SoraEmptyVideoLatent":
-            inputs.update(width=64, height=48, frames=9)
+            inputs.update(width=64, height=64, frames=9)  # 64 px: the smallest frame that carries the watermark
         elif node["class_type"] == "SoraLongVideo":
-            inputs.update(seconds=LONG_SECONDS, width=64, height=48)
+            inputs.update(seconds=LONG_SECONDS, width=64, height=64)
     return graph
 
 
@@ -82,6 +83,8 @@ def test_each_wan_workflow_renders_its_task(name, models, tmp_path):
     stored = json.loads(read_video_tags(saved)["prompt"])  # the graph that made it, as ComfyUI stores it
     assert stored["1"]["class_type"] == "SoraWanLoader"
     assert stored["1"]["inputs"]["diffusion_model"] == FILES["diffusion_models"]
+    report = verify(saved)  # provenance applies to a Wan render as to any other
+    assert report["valid"] and report["watermark"]["found"], report
 
 
 def _extend(models: Path, clip: Path, seed: int = 0):
