@@ -125,11 +125,11 @@ def cmd_render(args) -> int:
     from .comfy.host import HeadlessHost, Interrupted
     from .graphs import text_to_video_graph, wan_loader_node
     from .model_cache import cached_sora_model, cached_wan_model
-    from .wan_loader import is_wan_diffusion_model
     from .pipeline import SamplingSettings, check_budget, check_request
     from .recaption import recaption
     from .runner import run_workflow
     from .safety.gate import require_safe_prompt
+    from .wan_loader import is_wan_diffusion_model
 
     if not args.prompt.strip():
         raise SoraError('the prompt is empty; describe the video, e.g. sora render "a red circle moving left"')

@@ -388,7 +388,8 @@ def test_a_wan_workflow_renders_from_comfyuis_own_model_folders(request, tmp_pat
     server = shared_server(request, "link", name="wan")
     write_tiny_wan(server.output.parent / "models")
     info = server.get("/object_info/SoraWanLoader").json()["SoraWanLoader"]["input"]["required"]
-    for name, folder in [("diffusion_model", "diffusion_models"), ("vae_name", "vae"), ("text_encoder_name", "text_encoders")]:
+    inputs = {"diffusion_model": "diffusion_models", "vae_name": "vae", "text_encoder_name": "text_encoders"}
+    for name, folder in inputs.items():
         assert FILES[folder] in info[name][0], (name, info[name][0])
     wan = Path(__file__).resolve().parent.parent / "workflows" / "wan"
     prompt = small(load_json(wan / "api" / "text_to_video.json"))

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 import torch
 from comfyui_host import STUB, _needs_stub, require_comfyui
 from safetensors.torch import load_file, save_file

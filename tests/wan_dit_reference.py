@@ -7,7 +7,6 @@ import torch
 from sora_nodes.models import wan_dit_keys as keys
 
 
-
 def diffusers_to_wan(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in keys.diffusers_to_wan(state).items()}
 

@@ -18,6 +18,7 @@ from torch import nn
 from ..errors import ShapeError, SoraError
 from .causal_conv import Cache, CausalConv3d, Conv3d
 from .vae_tiling import check_tiling, run_tiled
+from .video_codec import VideoCodec
 
 
 @dataclass(frozen=True)
@@ -298,7 +299,7 @@ def _run_chunked(net: nn.Module, x: torch.Tensor, step: int, out_frames: int) ->
     return out
 
 
-class VideoVAE(nn.Module):
+class VideoVAE(VideoCodec):
     def __init__(self, config: VAEConfig):
         super().__init__()
         self.config = config
@@ -307,60 +308,7 @@ class VideoVAE(nn.Module):
         self.register_buffer("latent_mean", torch.zeros(config.latent_channels))
         self.register_buffer("latent_std", torch.ones(config.latent_channels))
 
-    # ---- shapes and validation -------------------------------------------------------------
-
-    def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
-        """(T', H', W') for a clip of this size; raises ShapeError naming the nearest valid sizes."""
-        kt, ks = self.config.temporal_factor, self.config.spatial_factor
-        if frames < 1 or (frames - 1) % kt:
-            lo = max(1, frames - (frames - 1) % kt)
-            near = f"use {lo} or {lo + kt}" if frames > 1 else "use 1"
-            raise ShapeError(f"frames must be 1 + k*{kt} (1, {1 + kt}, {1 + 2 * kt}, ...), got {frames}; {near}")
-        for name, size in (("height", height), ("width", width)):
-            if size < ks:
-                raise ShapeError(f"{name} {size} is below the VAE's spatial factor {ks}; use a multiple of {ks}")
-            if size % ks:
-                lo = size - size % ks
-                raise ShapeError(
-                    f"{name} {size} is not divisible by the VAE's spatial factor {ks}; use {lo} or {lo + ks}"
-                )
-        return 1 + (frames - 1) // kt, height // ks, width // ks
-
-    def _check_5d(self, x: object, what: str, layout: str, channels: int) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor):
-            raise ShapeError(f"{what} must be a torch.Tensor {layout}, got {type(x).__name__}")
-        if x.ndim != 5:
-            hint = "; add a batch dim with x[None]" if x.ndim == 4 else ""
-            raise ShapeError(f"{what} must be 5-D {layout}, got shape {tuple(x.shape)}{hint}")
-        if x.shape[1] != channels:
-            hint = "; it looks channels-last, use x.permute(0, 4, 1, 2, 3)" if x.shape[-1] == channels else ""
-            raise ShapeError(
-                f"{what} must have {channels} channels in dim 1 {layout}, got shape {tuple(x.shape)}{hint}"
-            )
-        if not x.is_floating_point():
-            raise SoraError(f"{what} must be a float tensor, got {x.dtype}")
-        if 0 in x.shape:
-            raise ShapeError(f"{what} must not be empty {layout}, got shape {tuple(x.shape)}")
-        weight = self.encoder.conv_in.weight
-        return x.to(device=weight.device, dtype=weight.dtype)
-
-    def _check_chunk(self, chunk_frames: int | None, default: int, multiple: int, unit: str) -> int:
-        if chunk_frames is None:
-            return default
-        if not isinstance(chunk_frames, int) or chunk_frames < 1 or chunk_frames % multiple:
-            raise ShapeError(
-                f"chunk_frames ({unit} per chunk) must be None or a positive multiple of {multiple} "
-                f"({multiple}, {2 * multiple}, {3 * multiple}, ...), got {chunk_frames!r}"
-            )
-        return chunk_frames
-
     # ---- latent statistics -------------------------------------------------------------------
-
-    def normalize(self, z: torch.Tensor) -> torch.Tensor:
-        return (z - self.latent_mean[:, None, None, None]) / self.latent_std[:, None, None, None]
-
-    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
-        return z * self.latent_std[:, None, None, None] + self.latent_mean[:, None, None, None]
 
     def set_latent_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         C = self.config.latent_channels
@@ -402,25 +350,6 @@ class VideoVAE(nn.Module):
         moments = run(video) if tiling is None else run_tiled(run, video, *tiling, in_cell=c.spatial_factor)
         mean, logvar = moments.chunk(2, dim=1)  # [B, C, T', H', W'] each
         return mean, logvar.clamp(-30.0, 20.0)
-
-    def encode(
-        self,
-        video: torch.Tensor,
-        *,
-        chunk_frames: int | None = None,
-        sample: bool = False,
-        generator: torch.Generator | None = None,
-        tile: int | None = None,
-        tile_overlap: int | None = None,
-    ) -> torch.Tensor:
-        """video [B, 3, T, H, W] in [-1, 1] -> normalised latent [B, C, T', H', W'] (posterior mean
-        unless sample=True)."""
-        mean, logvar = self.encode_moments(video, chunk_frames=chunk_frames, tile=tile, tile_overlap=tile_overlap)
-        z = mean
-        if sample:
-            noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-            z = mean + (0.5 * logvar).exp() * noise
-        return self.normalize(z)
 
     def decode(
         self,

@@ -14,9 +14,9 @@ import torch
 
 from ..bundle import ARCHITECTURES, SoraModel, save_sora_model
 from ..checkpoint import load_checkpoint, read_metadata
-from ..errors import SoraError
 from ..diffusion.conditioning import SpacetimeCondition
 from ..diffusion.flow import add_noise, flow_matching_loss, resolution_shift, sample_sigmas_logit_normal
+from ..errors import SoraError
 from ..models.config import config_to_json
 from ..models.dit import DiT, DiTConfig
 from ..models.text import load_text_encoder
