@@ -178,6 +178,20 @@ def unpatchify(
     return x.permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(b, channels, gt * pt, gh * ph, gw * pw)
 
 
+def token_grid(latent_shape: tuple[int, int, int], patch: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Token grid for a latent (T', H', W') cut into patches; raises ShapeError naming the sizes that work."""
+    grid = []
+    for axis, size, p in zip(("frames", "height", "width"), latent_shape, patch, strict=True):
+        if size < 1 or size % p:
+            lower, upper = max(p, size // p * p), (size // p + 1) * p
+            raise ShapeError(
+                f"latent {axis} {size} is not divisible by the DiT patch size {p} on that axis; "
+                f"use a latent {axis} of {lower} or {upper}"
+            )
+        grid.append(size // p)
+    return tuple(grid)
+
+
 class DiT(nn.Module):
     def __init__(self, config: DiTConfig):
         super().__init__()
@@ -216,17 +230,7 @@ class DiT(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def token_grid(self, latent_shape: tuple[int, int, int]) -> tuple[int, int, int]:
-        """Token grid for a latent (T', H', W'); raises ShapeError naming the sizes that work."""
-        grid = []
-        for axis, size, p in zip(("frames", "height", "width"), latent_shape, self.config.patch_size, strict=True):
-            if size < 1 or size % p:
-                lower, upper = max(p, size // p * p), (size // p + 1) * p
-                raise ShapeError(
-                    f"latent {axis} {size} is not divisible by the DiT patch size {p} on that axis; "
-                    f"use a latent {axis} of {lower} or {upper}"
-                )
-            grid.append(size // p)
-        return tuple(grid)
+        return token_grid(latent_shape, self.config.patch_size)
 
     def forward(
         self,

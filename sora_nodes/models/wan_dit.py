@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from ..errors import ShapeError
 from .attention import attention
 from .config import preset
-from .dit import timestep_embedding
+from .dit import timestep_embedding, token_grid
 from .rope import apply_rope, rope_frequencies
 
 
@@ -171,12 +171,7 @@ class WanDiT(nn.Module):
         self.head = WanHead(c)
 
     def token_grid(self, latent_shape: tuple[int, int, int]) -> tuple[int, int, int]:
-        grid = []
-        for axis, size, p in zip(("frames", "height", "width"), latent_shape, self.config.patch_size, strict=True):
-            if size < 1 or size % p:
-                raise ShapeError(f"latent {axis} {size} is not divisible by the Wan patch size {p} on that axis")
-            grid.append(size // p)
-        return tuple(grid)
+        return token_grid(latent_shape, self.config.patch_size)
 
     def forward(
         self,
