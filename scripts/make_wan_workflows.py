@@ -2,10 +2,11 @@
 
     python scripts/make_wan_workflows.py [--check]
 
-The Wan graphs are the shipped graphs with four changes, so they stay in step with them: the loader
+The Wan graphs are the shipped graphs with five changes, so they stay in step with them: the loader
 (SoraWanLoader with ComfyUI's repackaged file names), Wan's sizes and rate (832x480, 81 frames, 16 fps),
-its sampling (30 steps of dpmpp_2m; the shift comes from the model), and the recaptioner switched off
-(it writes the shapes-world captions our own model was trained on; Wan reads prompts as written).
+its sampling (30 steps of dpmpp_2m; the shift comes from the model), Wan's own default negative prompt,
+and the recaptioner switched off (it writes the shapes-world captions our own model was trained on;
+Wan reads prompts as written).
 `--check` exits 1 when the files on disk differ from what this script writes (a test runs it).
 """
 
@@ -34,6 +35,8 @@ SCHEDULE = "20: the lantern rises above the rooftops\n40: dawn breaks over the c
 
 
 def wan_graph(name: str, ui: dict) -> dict:
+    from sora_nodes.wan_loader import WAN_NEGATIVE_PROMPT
+
     ui = copy.deepcopy(ui)
     for node in ui["nodes"]:
         kind, values = node["type"], node.get("widgets_values")
@@ -50,6 +53,8 @@ def wan_graph(name: str, ui: dict) -> dict:
         elif kind == "SoraLongVideo":
             values[2:5] = [FPS, WIDTH, HEIGHT]
             values[5] = False  # recaption
+        elif kind == "SoraTextConditioner" and node.get("title") == "Negative prompt":
+            values[0] = WAN_NEGATIVE_PROMPT
         elif kind == "SoraPromptSafety" and name in PROMPTS:
             values[0] = SCHEDULE if values[0].startswith("20:") else PROMPTS[name]
     return ui
@@ -78,9 +83,9 @@ def api_graph(ui: dict, where: str) -> dict:
 def rendered() -> dict[Path, str]:
     files = {}
     for path in sorted(WORKFLOWS.glob("*.json")):
-        ui = wan_graph(path.stem, json.loads(path.read_text()))
-        files[OUT / path.name] = json.dumps(ui, indent=2) + "\n"
-        files[OUT / "api" / path.name] = json.dumps(api_graph(ui, str(path)), indent=2) + "\n"
+        ui = wan_graph(path.stem, json.loads(path.read_text(encoding="utf-8")))
+        files[OUT / path.name] = json.dumps(ui, indent=2, ensure_ascii=False) + "\n"
+        files[OUT / "api" / path.name] = json.dumps(api_graph(ui, str(path)), indent=2, ensure_ascii=False) + "\n"
     return files
 
 
@@ -89,14 +94,14 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="only compare with the files on disk")
     args = parser.parse_args(argv)
     files = rendered()
-    stale = [p for p, text in files.items() if not p.is_file() or p.read_text() != text]
+    stale = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
     if args.check:
         for p in stale:
             print(f"{p.relative_to(ROOT)} is out of date; run python scripts/make_wan_workflows.py")
         return 1 if stale else 0
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(text, encoding="utf-8")
     print(f"wrote {len(files)} files in {OUT.relative_to(ROOT)}/")
     return 0
 

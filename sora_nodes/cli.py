@@ -100,6 +100,19 @@ def wan_files(model: Path, args) -> tuple[Path, Path, Path]:
 WAN_FOLDERS = ("diffusion_models", "vae", "text_encoders")
 
 
+def _render_defaults() -> dict[str, dict]:
+    from .wan_loader import WAN_NEGATIVE_PROMPT
+
+    return {
+        "sora": {"size": (64, 64), "frames": 17, "fps": 8.0, "steps": 20, "sampler": "euler", "negative": ""},
+        # Wan 2.1's own: 480p, 5 s at 16 fps, and its default negative prompt; 30 dpmpp_2m steps
+        "wan": {
+            "size": (832, 480), "frames": 81, "fps": 16.0, "steps": 30, "sampler": "dpmpp_2m",
+            "negative": WAN_NEGATIVE_PROMPT,
+        },
+    }  # fmt: skip
+
+
 def wan_root(wan: tuple[Path, Path, Path] | None) -> Path | None:
     """The models/ folder the three Wan files lie in, each in its ComfyUI subfolder, if they do."""
     if wan is None:
@@ -134,6 +147,11 @@ def cmd_render(args) -> int:
     if not args.prompt.strip():
         raise SoraError('the prompt is empty; describe the video, e.g. sora render "a red circle moving left"')
     require_safe_prompt(args.prompt)
+    model_path = Path(args.model or default_model_path())
+    wan = wan_files(model_path, args) if is_wan_diffusion_model(model_path) else None
+    for name, value in _render_defaults()["sora" if wan is None else "wan"].items():
+        if getattr(args, name) is None:  # what the user left out takes the model family's own default
+            setattr(args, name, value)
     width, height = args.size
     settings = SamplingSettings(
         steps=args.steps,
@@ -146,8 +164,6 @@ def cmd_render(args) -> int:
     device = pick_device(args.device)
     if not args.quiet:  # says once which attention backend "auto" chose
         logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
-    model_path = Path(args.model or default_model_path())
-    wan = wan_files(model_path, args) if is_wan_diffusion_model(model_path) else None
     # the graph's loader node gets this same object; one model per process, so no load news
     if wan is None:
         model = cached_sora_model(model_path, device, announce=False)
@@ -329,14 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="render a video from a text prompt")
     render.add_argument("prompt")
     render.add_argument("-o", "--output", type=Path, default=Path("out.mp4"), help="output .mp4 (default out.mp4)")
-    render.add_argument("--size", type=parse_size, default=(64, 64), help="WIDTHxHEIGHT (default 64x64)")
-    render.add_argument("--frames", type=int, default=17, help="1 + k*k_t frames (default 17)")
-    render.add_argument("--fps", type=positive_float, default=8.0)
-    render.add_argument("--steps", type=int, default=20)
+    render.add_argument("--size", type=parse_size, default=None, help="WIDTHxHEIGHT (default 64x64; Wan 832x480)")
+    render.add_argument("--frames", type=int, default=None, help="1 + k*k_t frames (default 17; Wan 81)")
+    render.add_argument("--fps", type=positive_float, default=None, help="default 8; Wan 16")
+    render.add_argument("--steps", type=int, default=None, help="default 20; Wan 30")
     render.add_argument("--cfg", type=float, default=5.0, help="guidance scale; 1 disables guidance")
     render.add_argument("--seed", type=int, default=0)
-    render.add_argument("--sampler", choices=SAMPLER_CHOICES, default="euler")
-    render.add_argument("--negative", default="", help="negative prompt")
+    render.add_argument("--sampler", choices=SAMPLER_CHOICES, default=None, help="default euler; Wan dpmpp_2m")
+    render.add_argument("--negative", default=None, help="negative prompt (default empty; Wan: its own default)")
     render.add_argument(
         "--no-recaption", action="store_true", help="condition on the prompt as written, not the detailed caption"
     )

@@ -31,6 +31,14 @@ WAN_METADATA = {
     "shift": "5.0",  # the schedule shift of Wan's own text-to-video sampler
     "fps": "16",
 }
+# Wan 2.1's default negative prompt (its shared_config.sample_neg_prompt; diffusers' and ComfyUI's Wan
+# examples use it too): oversaturated, overexposed, static, blurry, subtitles, worst quality, JPEG
+# artefacts, deformed hands and faces, fused fingers, frozen frames, cluttered backgrounds, walking backwards
+WAN_NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
+    "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
+    "手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
+)
 DIT_PREFIXES = ("model.diffusion_model.", "diffusion_model.", "model.")
 WEIGHT_DTYPES = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # What a release folder calls its parts (the Wan-AI/Wan2.1-T2V-* repositories)

@@ -22,6 +22,7 @@ from sora_nodes.errors import SoraError  # noqa: E402
 from sora_nodes.provenance import verify  # noqa: E402
 from sora_nodes.runner import run_workflow  # noqa: E402
 from sora_nodes.video_io import read_video, read_video_tags  # noqa: E402
+from sora_nodes.wan_loader import WAN_NEGATIVE_PROMPT  # noqa: E402
 from sora_nodes.workflow import load_workflow, ui_to_api  # noqa: E402
 
 WAN = WORKFLOWS / "wan"
@@ -130,6 +131,10 @@ def test_sora_render_takes_a_wan_model_and_stores_a_graph_that_reproduces_it(mod
     assert frames.shape[:3] == (9, 48, 64)
     graph = read_video_tags(out)["prompt"]
     assert str(models) not in graph  # ComfyUI's file names, no private paths
+    nodes = json.loads(graph)
+    assert nodes["6"]["inputs"]["sampler_name"] == "dpmpp_2m" and fps == 16  # Wan's defaults where none were given
+    assert nodes["4"]["inputs"]["text"] == WAN_NEGATIVE_PROMPT
+    assert nodes["9"]["inputs"]["enabled"] is False  # Wan reads the prompt as written
     stored = tmp_path / "graph.json"
     stored.write_text(graph)
     again = subprocess.run(
