@@ -83,9 +83,12 @@ def _shapes_run(fn) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=64)
-def _dit_call(network: type, config, batch: int, latent: tuple[int, int, int], attention: str) -> tuple[int, int]:
+def _dit_call(
+    network: type, config, batch: int, latent: tuple[int, int, int], attention: str, dtype=torch.float32
+) -> tuple[int, int]:
+    """(peak bytes, FLOPs) of one DiT call; `dtype`: the weights' (a bf16 Wan model has bf16 activations)."""
     with torch.device("meta"):
-        dit = network(config).eval()
+        dit = network(config).to(dtype).eval()
         x = torch.zeros(batch, config.latent_channels, *latent)  # [B, C, T', H', W']
         tokens = min(TEXT_TOKENS, getattr(config, "text_len", TEXT_TOKENS))
         context = torch.zeros(batch, tokens, config.text_dim)
@@ -96,9 +99,11 @@ def _dit_call(network: type, config, batch: int, latent: tuple[int, int, int], a
 
 
 @functools.lru_cache(maxsize=64)
-def _vae_decode(network: type, config, latent: tuple[int, int, int], tile: int | None) -> tuple[int, int]:
+def _vae_decode(
+    network: type, config, latent: tuple[int, int, int], tile: int | None, dtype=torch.float32
+) -> tuple[int, int]:
     with torch.device("meta"):
-        vae = network(config).eval()
+        vae = network(config).to(dtype).eval()
         z = torch.zeros(1, config.latent_channels, *latent)
     return _shapes_run(lambda: vae.decode(z, tile=tile))
 
@@ -149,8 +154,9 @@ def estimate_render(
     height, width = latent[1] * model.vae.config.spatial_factor, latent[2] * model.vae.config.spatial_factor
     calls = batch * (1 if cfg == 1 else 2)  # guidance runs the conditional and unconditional rows together
     backend = "reference" if attention == "reference" else "sdpa"  # xformers and sdpa both keep memory linear
-    dit_bytes, dit_flops = _dit_call(type(model.dit), model.dit.config, calls, latent, backend)
-    vae_bytes, vae_flops = _vae_decode(type(model.vae), model.vae.config, latent, decode_tile)
+    dit, vae = model.dit, model.vae
+    dit_bytes, dit_flops = _dit_call(type(dit), dit.config, calls, latent, backend, next(dit.parameters()).dtype)
+    vae_bytes, vae_flops = _vae_decode(type(vae), vae.config, latent, decode_tile, next(vae.parameters()).dtype)
     frame_bytes = batch * frames * height * width * 3 * 4  # the decoded clips, float32, until they are saved
     peak = ALLOCATOR_SLACK * max(dit_bytes, vae_bytes) + 3 * frame_bytes  # frames, watermarked copy, uint8 pixels
     flops = steps * MODEL_CALLS_PER_STEP.get(sampler, 2) * dit_flops + batch * vae_flops
