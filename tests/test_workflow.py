@@ -520,3 +520,37 @@ def test_conversion_matches_what_the_real_frontend_queues(request):
         saved = {n["type"]: n for n in queued["workflow"]["nodes"]}
         assert saved["SoraLoadVideo"]["widgets_values"] == ["xcheck_clip.mp4", "image"]  # the upload button's slot
         assert strip_meta(ui_to_api(queued["workflow"], real_mapping())) == strip_meta(queued["output"])
+
+
+def test_the_wan_workflows_are_what_the_real_frontend_queues(request):
+    """workflows/wan/ is written by a script, not exported: the real frontend must load each UI file and
+    queue exactly its API twin. Skips without ComfyUI and Chromium."""
+    pytest.importorskip("sentencepiece")
+    from comfyui_host import frontend, require_browser, shared_server
+    from wan_files import write_tiny_wan
+
+    server = shared_server(request, "link")
+    require_browser()
+    write_tiny_wan(server.output.parent / "models")  # so the loader's lists hold the names the graphs use
+    from sora_nodes.comfy.host import HeadlessHost, use_host
+    from sora_nodes.workflow import input_specs
+
+    def default(spec):
+        return spec.options.get("default", spec.choices[0] if spec.choices else None)
+
+    queue = "async () => { const r = await app.graphToPrompt(); return {workflow: r.workflow, output: r.output}; }"
+    mapping = real_mapping()
+    with frontend(server) as (page, _), use_host(HeadlessHost(weights=server.output.parent / "models")):
+        for path in sorted((WORKFLOWS / "wan").glob("*.json")):
+            page.evaluate("async (g) => { await app.loadGraphData(g); }", load_workflow(path))
+            queued = page.evaluate(queue)
+            assert strip_meta(ui_to_api(queued["workflow"], mapping, path.name)) == strip_meta(queued["output"])
+            twin = strip_meta(load_workflow(WORKFLOWS / "wan" / "api" / path.name))
+            got = strip_meta(queued["output"])
+            assert got.keys() == twin.keys(), path.name
+            for node_id, node in got.items():
+                specs = input_specs(mapping[node["class_type"]])
+                extra = {k: v for k, v in node["inputs"].items() if k not in twin[node_id]["inputs"]}
+                # the frontend fills in optional widgets newer than the graph, at their defaults
+                assert all(specs[k].category == "optional" and v == default(specs[k]) for k, v in extra.items()), extra
+                assert {k: v for k, v in node["inputs"].items() if k not in extra} == twin[node_id]["inputs"], node_id
