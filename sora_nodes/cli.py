@@ -228,11 +228,8 @@ def cmd_render(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .comfy.host import HeadlessHost, Interrupted, use_host
-    from .errors import WorkflowError
-    from .runner import default_mapping, run_workflow
-    from .safety.graph_guard import guard_graph
-    from .workflow import ConversionError, apply_overrides, load_workflow, ui_to_api, workflow_format
+    from .comfy.host import HeadlessHost
+    from .workflow import load_workflow
 
     path = args.workflow
     graph = load_workflow(path)
@@ -245,6 +242,21 @@ def cmd_run(args) -> int:
     host = HeadlessHost(output=args.output, input=input_dir, quiet=args.quiet)
     if args.models_dir is not None:
         host.weights = args.models_dir
+    try:
+        return _run_graph(args, path, graph, host)
+    except WorkflowError as e:
+        if "(SoraWanLoader)" not in str(e) or args.models_dir is not None:
+            raise
+        where = f"{host.weights}/" + "{diffusion_models,vae,text_encoders}/"
+        raise WorkflowError(f"{e}; Wan files were looked for in {where}: pass --models-dir", e.errors) from None
+
+
+def _run_graph(args, path, graph, host) -> int:
+    from .comfy.host import Interrupted, use_host
+    from .runner import default_mapping, run_workflow
+    from .safety.graph_guard import guard_graph
+    from .workflow import ConversionError, apply_overrides, ui_to_api, workflow_format
+
     mapping = default_mapping()
     ui = None
     with use_host(host):  # combo choices (models, input videos) come from the host's folders

@@ -26,10 +26,8 @@ from .models.weights import load_weights, read_weights, strip_prefix, unscale_fp
 
 WAN_HEAD_DIM = 128  # 1.3B: 1536 / 12 heads, 14B: 5120 / 40
 WAN_METADATA = {
-    "family": "wan2.1",
-    "max_frames": "81",  # Wan 2.1 was trained on clips of up to 81 frames (5 s at 16 fps)
+    "max_frames": "81",  # Wan 2.1 was trained on clips of up to 81 frames (5 s at 16 fps): a long video's window
     "shift": "5.0",  # the schedule shift of Wan's own text-to-video sampler
-    "fps": "16",
 }
 # Wan 2.1's default negative prompt (its shared_config.sample_neg_prompt; diffusers' and ComfyUI's Wan
 # examples use it too): oversaturated, overexposed, static, blurry, subtitles, worst quality, JPEG

@@ -454,6 +454,8 @@ def _check_range(value: Any, spec: InputSpec) -> str | None:
         if high is not None and value > high:
             return f"{value!r} is above the maximum {high}"
     choices = spec.choices
+    if choices == [] and spec.options.get("tooltip"):  # an empty folder: say what belongs there
+        return f"{value!r} is not one of the choices: there are none. {spec.options['tooltip'].rstrip('.')}"
     if choices is not None and value not in choices:
         close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""

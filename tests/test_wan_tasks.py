@@ -162,3 +162,13 @@ def test_a_wan_file_given_to_the_sora_checkpoint_loader_says_which_loader_to_use
 
     with pytest.raises(CheckpointError, match="SoraWanLoader"):
         load_sora_model(models / "diffusion_models" / FILES["diffusion_models"])
+
+
+def test_sora_run_of_a_wan_graph_without_its_files_says_where_they_were_looked_for(tmp_path):
+    result = subprocess.run(
+        [str(SORA), "run", str(WAN / "api" / "text_to_video.json"), "-o", str(tmp_path), "-q"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "there are none" in result.stderr and "models/diffusion_models/" in result.stderr
+    assert "--models-dir" in result.stderr and len(result.stderr.strip().splitlines()) == 1

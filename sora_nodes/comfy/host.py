@@ -118,7 +118,13 @@ class HeadlessHost:
             if not Path(name).exists():
                 raise SoraError(f"{name} does not exist; pass the path of a file in models/{folder}/")
             return Path(name)
-        return _inside([self.weights / folder], name, "model file", f"put it in models/{folder}/")
+        return _inside(
+            [self.weights / folder],
+            name,
+            "model file",
+            f"put it in models/{folder}/, or point `sora run --models-dir` at a models folder that has it "
+            "(ComfyUI's, for example)",
+        )
 
     def input_names(self) -> list[str]:
         return _files([self.input], INPUT_EXTENSIONS)
