@@ -8,6 +8,7 @@ Skips without a ComfyUI checkout (tests/comfyui_host.py).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -48,6 +49,30 @@ save_file({k: v.contiguous() for k, v in out.items()}, folder + "/comfy.safetens
 """
 
 
+SHAPES_SIDE = """
+import json, sys, torch
+sys.argv = [sys.argv[0], "--cpu"]
+import comfy.options
+comfy.options.enable_args_parsing()
+import comfy.ops
+from comfy.ldm.wan.model import WanModel
+from comfy.ldm.wan.vae import WanVAE
+
+sizes = {"1.3B": dict(dim=1536, ffn_dim=8960, num_heads=12, num_layers=30),  # ComfyUI's detection of the releases
+         "14B": dict(dim=5120, ffn_dim=13824, num_heads=40, num_layers=40)}
+out = {}
+with torch.device("meta"):
+    for name, size in sizes.items():
+        model = WanModel(model_type="t2v", text_len=512, in_dim=16, out_dim=16, freq_dim=256, text_dim=4096,
+                         cross_attn_norm=True, eps=1e-6, operations=comfy.ops.disable_weight_init, **size)
+        out[name] = {k: list(v.shape) for k, v in model.state_dict().items()}
+    vae = WanVAE(dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+                 temperal_downsample=[False, True, True])
+    out["vae"] = {k: list(v.shape) for k, v in vae.state_dict().items()}
+print(json.dumps(out))
+"""
+
+
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max()).item()
 
@@ -59,8 +84,30 @@ def _randomised(module: torch.nn.Module) -> torch.nn.Module:
     return module.eval()
 
 
-def test_our_wan_networks_match_comfyui_core_on_its_own_file_layout(tmp_path):
+def _comfy_python(script: str, *args: str) -> str:
     comfy = require_comfyui()
+    python = os.environ.get("COMFYUI_PYTHON") or sys.executable
+    env = dict(os.environ)
+    if _needs_stub(python):
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(STUB), env.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [python, "-c", script, *args], cwd=comfy, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_the_real_size_presets_have_exactly_the_tensors_of_comfyuis_wan_models():
+    """1.3B, 14B and the VAE at full size, built on the meta device on both sides: same keys, same shapes."""
+    theirs = json.loads(_comfy_python(SHAPES_SIDE))
+    with torch.device("meta"):
+        ours = {name: WanDiT(wan_dit_preset(name)) for name in ("1.3B", "14B")}
+        ours["vae"] = WanVAE(WAN_VAE_PRESETS["wan2.1"])
+    for name, network in ours.items():
+        assert {k: list(v.shape) for k, v in network.state_dict().items()} == theirs[name], name
+
+
+def test_our_wan_networks_match_comfyui_core_on_its_own_file_layout(tmp_path):
     torch.manual_seed(0)
     dit, vae = _randomised(WanDiT(wan_dit_preset("tiny"))), _randomised(WanVAE(WAN_VAE_PRESETS["tiny"]))
     save_file({k: v.contiguous() for k, v in dit.state_dict().items()}, str(tmp_path / "dit.safetensors"))
@@ -75,14 +122,7 @@ def test_our_wan_networks_match_comfyui_core_on_its_own_file_layout(tmp_path):
         "raw_latent": torch.randn(1, 16, 3, 4, 6, generator=g),
     }
     save_file(inputs, str(tmp_path / "inputs.safetensors"))
-    python = os.environ.get("COMFYUI_PYTHON") or sys.executable
-    env = dict(os.environ)
-    if _needs_stub(python):
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(STUB), env.get("PYTHONPATH")]))
-    result = subprocess.run(
-        [python, "-c", COMFY_SIDE, str(tmp_path)], cwd=comfy, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    _comfy_python(COMFY_SIDE, str(tmp_path))
     theirs = load_file(str(tmp_path / "comfy.safetensors"))
     with torch.no_grad():
         velocity = dit(inputs["latent"], inputs["timestep"] / 1000, text)

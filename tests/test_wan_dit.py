@@ -214,3 +214,25 @@ def test_wrong_files_are_refused_with_what_is_wrong(pair, tmp_path):
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="truncated"):
         load_wan_dit(truncated)
+
+
+@pytest.mark.parametrize(
+    "preset, reference",
+    [
+        ("1.3B", dict(num_attention_heads=12, ffn_dim=8960, num_layers=30)),  # Wan-AI/Wan2.1-T2V-1.3B-Diffusers
+        ("14B", dict(num_attention_heads=40, ffn_dim=13824, num_layers=40)),  # Wan-AI/Wan2.1-T2V-14B-Diffusers
+    ],
+)
+def test_the_real_size_presets_have_the_tensors_of_the_released_models(preset, reference):
+    """Built on the meta device (no memory): every tensor of diffusers' configuration of the release, renamed,
+    is one of ours with the same shape, and the other way round; and the config read back from those shapes is
+    the preset."""
+    from sora_nodes.models.wan_dit import wan_dit_preset
+    from sora_nodes.wan_loader import wan_dit_config_from_weights
+
+    with torch.device("meta"):
+        theirs = diffusers.WanTransformer3DModel(attention_head_dim=128, text_dim=4096, freq_dim=256, **reference)
+        ours = WanDiT(wan_dit_preset(preset))
+    shapes = {k: tuple(v.shape) for k, v in diffusers_to_wan(theirs.state_dict()).items()}
+    assert shapes == {k: tuple(v.shape) for k, v in ours.state_dict().items()}
+    assert wan_dit_config_from_weights(ours.state_dict(), "meta") == wan_dit_preset(preset)
