@@ -4,7 +4,7 @@
 
 The Wan graphs are the shipped graphs with five changes, so they stay in step with them: the loader
 (SoraWanLoader with ComfyUI's repackaged file names), Wan's sizes and rate (832x480, 81 frames, 16 fps),
-its sampling (30 steps of dpmpp_2m; the shift comes from the model), Wan's own default negative prompt,
+its sampling (30 steps of UniPC, Wan's own sampler; the shift comes from the model), Wan's own default negative prompt,
 and the recaptioner switched off (it writes the shapes-world captions our own model was trained on;
 Wan reads prompts as written).
 `--check` exits 1 when the files on disk differ from what this script writes (a test runs it).
@@ -26,7 +26,7 @@ OUT = WORKFLOWS / "wan"
 # The names ComfyUI's own Wan 2.1 examples use (Comfy-Org/Wan_2.1_ComfyUI_repackaged)
 FILES = ["wan2.1_t2v_1.3B_fp16.safetensors", "wan_2.1_vae.safetensors", "umt5_xxl_fp8_e4m3fn_scaled.safetensors"]
 WIDTH, HEIGHT, FRAMES, FPS = 832, 480, 81, 16
-STEPS, SAMPLER = 30, "dpmpp_2m"
+STEPS, SAMPLER = 30, "unipc"
 PROMPTS = {  # the task workflows keep the prompts that describe their sample input clips
     "text_to_video": "a red paper lantern drifting over a night market, warm light, slow camera pan",
     "long_video": "a red paper lantern drifting over a night market, warm light",

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import __version__
 from .errors import SafetyRejection, SoraError, WorkflowError
 
-SAMPLER_CHOICES = ("euler", "heun", "dpmpp_2m")
+SAMPLER_CHOICES = ("euler", "heun", "dpmpp_2m", "unipc")
 ATTENTION_CHOICES = ("auto", "xformers", "sdpa", "reference")
 
 
@@ -105,9 +105,9 @@ def _render_defaults() -> dict[str, dict]:
 
     return {
         "sora": {"size": (64, 64), "frames": 17, "fps": 8.0, "steps": 20, "sampler": "euler", "negative": ""},
-        # Wan 2.1's own: 480p, 5 s at 16 fps, and its default negative prompt; 30 dpmpp_2m steps
+        # Wan 2.1's own: 480p, 5 s at 16 fps, its sampler (UniPC) and its default negative prompt
         "wan": {
-            "size": (832, 480), "frames": 81, "fps": 16.0, "steps": 30, "sampler": "dpmpp_2m",
+            "size": (832, 480), "frames": 81, "fps": 16.0, "steps": 30, "sampler": "unipc",
             "negative": WAN_NEGATIVE_PROMPT,
         },
     }  # fmt: skip
@@ -363,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--steps", type=int, default=None, help="default 20; Wan 30")
     render.add_argument("--cfg", type=float, default=5.0, help="guidance scale; 1 disables guidance")
     render.add_argument("--seed", type=int, default=0)
-    render.add_argument("--sampler", choices=SAMPLER_CHOICES, default=None, help="default euler; Wan dpmpp_2m")
+    render.add_argument("--sampler", choices=SAMPLER_CHOICES, default=None, help="default euler; Wan unipc")
     render.add_argument("--negative", default=None, help="negative prompt (default empty; Wan: its own default)")
     render.add_argument(
         "--no-recaption", action="store_true", help="condition on the prompt as written, not the detailed caption"

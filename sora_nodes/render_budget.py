@@ -28,7 +28,7 @@ log = logging.getLogger("sora_nodes")
 ALLOCATOR_SLACK = 2.0
 SLOW_SECONDS = 600.0  # a render longer than this gets a warning before it starts
 CONV_EFFICIENCY = 0.25  # 3-D convs and attention reach about a quarter of a plain matmul's FLOP/s
-MODEL_CALLS_PER_STEP = {"euler": 1, "heun": 2, "dpmpp_2m": 1}
+MODEL_CALLS_PER_STEP = {"euler": 1, "heun": 2, "dpmpp_2m": 1, "unipc": 1}
 TEXT_TOKENS = 77  # a long recaptioned prompt; the text states are small beside the video either way
 
 

@@ -87,7 +87,7 @@ VALID = {
     "--cfg": st.sampled_from(["0", "1", "5", "29.5"]),
     "--fps": st.sampled_from(["8", "23.976", "120"]),
     "--seed": st.sampled_from(["0", "7", "-1", str(2**63)]),
-    "--sampler": st.sampled_from(["euler", "heun", "dpmpp_2m"]),
+    "--sampler": st.sampled_from(["euler", "heun", "dpmpp_2m", "unipc"]),
     "--vae-tile": st.sampled_from([None, "2", "4"]),
     "--negative": st.one_of(st.none(), text),
 }

@@ -52,6 +52,32 @@ def test_higher_order_samplers_beat_euler_at_10_steps(noise):
     err = {name: (f(gaussian_denoiser, noise, sigmas) - reference).abs().mean().item() for name, f in SAMPLERS.items()}
     assert err["heun"] < err["euler"] / 2, err
     assert err["dpmpp_2m"] < err["euler"] / 2, err
+    assert err["unipc"] < err["euler"] / 2, err
+
+
+@pytest.mark.parametrize("steps", [4, 10, 30])
+def test_unipc_matches_diffusers_unipc_on_the_flow_path(steps):
+    """Against diffusers' UniPCMultistepScheduler configured as Wan's pipelines use it (flow sigmas, flow
+    prediction, shift 5), on its own schedule, with a nonlinear denoiser; the model sees (x - x0) / sigma."""
+    diffusers = pytest.importorskip("diffusers")
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(8, 8, generator=g, dtype=torch.float64) * 0.3
+
+    def denoised(x, sigma):
+        return torch.tanh(x @ w) * (1 - sigma.view(-1, 1)) + 0.2 * sigma.view(-1, 1)
+
+    scheduler = diffusers.UniPCMultistepScheduler(
+        use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=5.0
+    )
+    scheduler.set_timesteps(steps)
+    x = torch.randn(3, 8, generator=g, dtype=torch.float64)
+    expected = x.clone()
+    for i, t in enumerate(scheduler.timesteps):
+        sigma = scheduler.sigmas[i].double().expand(3)
+        velocity = (expected - denoised(expected, sigma)) / sigma.view(-1, 1)
+        expected = scheduler.step(velocity, t, expected, return_dict=False)[0]
+    got = get_sampler("unipc")(denoised, x, scheduler.sigmas.double())
+    assert ((got - expected).abs().max() / expected.abs().max()).item() < 1e-6
 
 
 def test_dpmpp_2m_is_second_order_between_the_ends(noise):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sora_nodes.diffusion.guidance import classifier_free_guidance
-from sora_nodes.diffusion.samplers import sample_euler
+from sora_nodes.diffusion.samplers import get_sampler, sample_euler
 from sora_nodes.errors import ShapeError
 from sora_nodes.models.wan_dit import WanDiT, WanDiTConfig
 
@@ -103,6 +103,39 @@ def test_four_step_sample_matches_diffusers_scheduler(pair):
     )
     got = sample_euler(guided, noise.clone(), scheduler.sigmas.float())
     assert rel_err(got, expected) < 1e-3
+
+
+def test_four_step_unipc_sample_matches_diffusers_unipc(pair):
+    """Wan's own sampler, as WanPipeline sets it up (UniPC on flow sigmas, shift 5), with guidance."""
+    reference, ours = pair
+    scheduler = diffusers.UniPCMultistepScheduler(
+        use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=5.0
+    )
+    scheduler.set_timesteps(4)
+    g = torch.Generator().manual_seed(5)
+    noise = torch.randn(1, 16, 2, 4, 6, generator=g)
+    positive, negative = torch.randn(1, 6, 32, generator=g), torch.zeros(1, 1, 32)
+    x = noise.clone()
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            cond = reference(x, t.expand(1).float(), padded(positive), return_dict=False)[0]
+            uncond = reference(x, t.expand(1).float(), padded(negative), return_dict=False)[0]
+            x = scheduler.step(uncond + 5.0 * (cond - uncond), t, x, return_dict=False)[0]
+
+    def denoiser(x, sigma, *, context, context_mask):
+        # diffusers' UniPC hands the network whole timesteps (int(sigma * 1000)); the step itself uses sigma
+        timestep = torch.floor(sigma * 1000) / 1000
+        return x - sigma.view(-1, 1, 1, 1, 1) * ours(x, timestep, context, context_mask)
+
+    mask = lambda e: torch.ones(e.shape[:2], dtype=torch.bool)  # noqa: E731
+    guided = classifier_free_guidance(
+        denoiser,
+        {"context": positive, "context_mask": mask(positive)},
+        {"context": negative, "context_mask": mask(negative)},
+        5.0,
+    )
+    got = get_sampler("unipc")(guided, noise.clone(), scheduler.sigmas.float())
+    assert rel_err(got, x) < 1e-3
 
 
 def test_the_text_beyond_512_tokens_and_wrong_widths_are_refused(pair):

@@ -132,7 +132,7 @@ def test_sora_render_takes_a_wan_model_and_stores_a_graph_that_reproduces_it(mod
     graph = read_video_tags(out)["prompt"]
     assert str(models) not in graph  # ComfyUI's file names, no private paths
     nodes = json.loads(graph)
-    assert nodes["6"]["inputs"]["sampler_name"] == "dpmpp_2m" and fps == 16  # Wan's defaults where none were given
+    assert nodes["6"]["inputs"]["sampler_name"] == "unipc" and fps == 16  # Wan's defaults where none were given
     assert nodes["4"]["inputs"]["text"] == WAN_NEGATIVE_PROMPT
     assert nodes["9"]["inputs"]["enabled"] is False  # Wan reads the prompt as written
     stored = tmp_path / "graph.json"

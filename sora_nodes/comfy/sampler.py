@@ -48,7 +48,7 @@ class SoraSampler:
                     round=0.01,
                 ),
                 "sampler_name": socket(
-                    sorted(SAMPLERS), "The ODE solver: euler (1 call/step), heun (2), dpmpp_2m (1)."
+                    sorted(SAMPLERS), "The ODE solver: euler (1 call/step), heun (2), dpmpp_2m (1), unipc (1; Wan's own)."
                 ),
                 "shift": socket(
                     "FLOAT",

@@ -131,10 +131,88 @@ def sample_dpmpp_2m(
     return x
 
 
+UNIPC_SIGMA_MAX = (
+    1 - 1e-6
+)  # lambda is -inf at sigma = 1; UniPC's coefficients are taken just below it, as diffusers does
+
+
+def _unipc_b(hh: float, order: int) -> tuple[list[float], float]:
+    """UniPC's b_i for i = 1..order and B(h) = h*phi_1(h) = expm1(hh) (the "bh2" variant)."""
+    b_h = math.expm1(hh)
+    h_phi_k, factorial, b = b_h / hh - 1, 1, []
+    for i in range(1, order + 1):
+        b.append(h_phi_k * factorial / b_h)
+        factorial *= i + 1
+        h_phi_k = h_phi_k / hh - 1 / factorial
+    return b, b_h
+
+
+def _unipc_update(x, m0, m1, lam, sg, t, s0, s1, order, *, model_t=None):
+    """One UniPC update from sigma index s0 to t in data prediction: the predictor UniP (model_t None) or
+    the corrector UniC (model_t = the denoised estimate at t). m0/m1: the estimates at s0 and s1 (s1 = the
+    one before s0, used when order is 2)."""
+    h = lam[t] - lam[s0]
+    hh = -h
+    b, b_h = _unipc_b(hh, order)
+    alpha_t = 1 - sg[t]
+    x_t = (sg[t] / sg[s0]) * x - alpha_t * b_h * m0
+    d1 = None
+    if order == 2:
+        rk = (lam[s1] - lam[s0]) / h
+        d1 = (m1 - m0) / rk
+    if model_t is None:  # UniP: for order 2 the solve reduces to rho = 1/2
+        return x_t if d1 is None else x_t - alpha_t * b_h * 0.5 * d1
+    if order == 1:
+        rhos = [0.5]
+    else:  # solve [[1, 1], [rk, 1]] rho = b
+        rho0 = (b[0] - b[1]) / (1 - rk)
+        rhos = [rho0, b[0] - rho0]
+    correction = rhos[-1] * (model_t - m0)
+    if d1 is not None:
+        correction = correction + rhos[0] * d1
+    return x_t - alpha_t * b_h * correction
+
+
+@torch.no_grad()
+def sample_unipc(
+    model: Model,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    extra_args: dict | None = None,
+    callback: Callback | None = None,
+) -> Tensor:
+    """UniPC-2 (Zhao et al. 2023; B(h) = e^h - 1, data prediction) for the flow path: Wan's own sampler.
+
+    One model call per step, like Euler: each step is a predictor (UniP) from the last two denoised
+    estimates, and once the next estimate is known, a corrector (UniC) redoes the step just taken with it.
+    The first step and the last are first order (diffusers' warm-up and lower_order_final)."""
+    extra_args = extra_args or {}
+    s = _check_sigmas(sigmas)
+    sg = [min(v, UNIPC_SIGMA_MAX) for v in s]
+    lam = [_log_snr(v) for v in sg]
+    n = len(s) - 1
+    history: list[Tensor] = []  # denoised estimates, newest last
+    last_x, order = x, 1
+    for i in range(n):
+        denoised = model(x, _sigma_in(x, s[i], sigmas), **extra_args)
+        _report(callback, x, i, sigmas, denoised)
+        if i > 0:  # correct the step from i-1 to i now that its end point's estimate is known
+            m1 = history[-2] if order == 2 else None
+            x = _unipc_update(last_x, history[-1], m1, lam, sg, i, i - 1, i - 2, order, model_t=denoised)
+        history = [*history[-1:], denoised]
+        order = min(2, n - i, i + 1)
+        last_x = x
+        m1 = history[-2] if order == 2 else None
+        x = _unipc_update(x, history[-1], m1, lam, sg, i + 1, i, i - 1, order)
+    return x
+
+
 SAMPLERS: dict[str, Callable[..., Tensor]] = {
     "euler": sample_euler,
     "heun": sample_heun,
     "dpmpp_2m": sample_dpmpp_2m,
+    "unipc": sample_unipc,
 }
 
 
