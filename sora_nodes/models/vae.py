@@ -17,7 +17,6 @@ from torch import nn
 
 from ..errors import ShapeError, SoraError
 from .causal_conv import Cache, CausalConv3d, Conv3d
-from .vae_tiling import check_tiling, run_tiled
 from .video_codec import VideoCodec
 
 
@@ -284,21 +283,6 @@ class Decoder(nn.Module):
         return depth_to_space(x, self.patch_size)  # [B, 3, T, H, W]
 
 
-def _run_chunked(net: nn.Module, x: torch.Tensor, step: int, out_frames: int) -> torch.Tensor:
-    """Run `net` on frame 0 alone, then on runs of `step` frames, with one cache for the clip."""
-    cache: Cache = {}
-    out = None
-    t = 0
-    for a in [0, *range(1, x.shape[2], step)]:
-        b = 1 if a == 0 else a + step
-        y = net(x[:, :, a:b], cache)  # [B, C_out, frames of this chunk, H_out, W_out]
-        if out is None:  # preallocate: a list + cat would hold the whole clip twice
-            out = y.new_empty(*y.shape[:2], out_frames, *y.shape[3:])
-        out[:, :, t : t + y.shape[2]] = y
-        t += y.shape[2]
-    return out
-
-
 class VideoVAE(VideoCodec):
     def __init__(self, config: VAEConfig):
         super().__init__()
@@ -324,54 +308,10 @@ class VideoVAE(VideoCodec):
             self.latent_mean.copy_(mean)
             self.latent_std.copy_(std)
 
-    # ---- encode / decode ---------------------------------------------------------------------
+    # ---- encode / decode (the walk over the clip is VideoCodec's) ------------------------------
 
-    def encode_moments(
-        self,
-        video: torch.Tensor,
-        *,
-        chunk_frames: int | None = None,
-        tile: int | None = None,
-        tile_overlap: int | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """video [B, 3, T, H, W] in [-1, 1] -> raw posterior (mean, logvar), each [B, C, T', H', W'].
+    def _encode_chunk(self, x: torch.Tensor, cache: Cache) -> torch.Tensor:
+        return self.encoder(x, cache)  # [B, 2 * latent, T', H', W']
 
-        tile (pixels per tile side, a multiple of k_s) encodes large frames in overlapping tiles
-        at bounded memory, an approximation; see vae_tiling.py. Default None: untiled."""
-        c = self.config
-        video = self._check_5d(video, "video", "[B, C, T, H, W]", c.in_channels)
-        latent_frames = self.latent_shape(*video.shape[2:])[0]
-        step = self._check_chunk(chunk_frames, c.temporal_factor, c.temporal_factor, "video frames")
-        tiling = check_tiling(tile, tile_overlap, cell=c.spatial_factor, unit="pixels")
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            return _run_chunked(self.encoder, x, step, latent_frames)
-
-        moments = run(video) if tiling is None else run_tiled(run, video, *tiling, in_cell=c.spatial_factor)
-        mean, logvar = moments.chunk(2, dim=1)  # [B, C, T', H', W'] each
-        return mean, logvar.clamp(-30.0, 20.0)
-
-    def decode(
-        self,
-        latent: torch.Tensor,
-        *,
-        chunk_frames: int | None = None,
-        tile: int | None = None,
-        tile_overlap: int | None = None,
-    ) -> torch.Tensor:
-        """normalised latent [B, C, T', H', W'] -> video [B, 3, T, H, W], about [-1, 1], not clamped.
-
-        chunk_frames counts latent frames per chunk after the first (default 1). tile (latent
-        cells per tile side) decodes large frames in overlapping tiles at bounded memory, an
-        approximation; see vae_tiling.py. Default None: untiled."""
-        c = self.config
-        latent = self._check_5d(latent, "latent", "[B, C, T', H', W']", c.latent_channels)
-        step = self._check_chunk(chunk_frames, 1, 1, "latent frames")
-        tiling = check_tiling(tile, tile_overlap, cell=1, unit="latent cells")
-        frames = 1 + (latent.shape[2] - 1) * c.temporal_factor
-
-        def run(z: torch.Tensor) -> torch.Tensor:
-            return _run_chunked(self.decoder, z, step, frames)
-
-        z = self.denormalize(latent)
-        return run(z) if tiling is None else run_tiled(run, z, *tiling, out_cell=c.spatial_factor)
+    def _decode_chunk(self, z: torch.Tensor, cache: Cache) -> torch.Tensor:
+        return self.decoder(z, cache)  # [B, 3, T, H, W]

@@ -15,7 +15,7 @@ of the temporal factor). Wan's two temporal resamplers have first-chunk rules th
 causal convs, reproduced exactly (see Resample): the encoder's passes frame 0 through and then
 convolves frame triples (2j-2, 2j-1, 2j) with stride 2; the decoder's leaves latent frame 0 alone
 and runs its doubling conv on frames 1.. as if they started a new clip (zeros, not frame 0, on
-their left). Output buffers are preallocated (vae._run_chunked), so memory stays flat in clip
+their left). Output buffers are preallocated (video_codec._run_chunked), so memory stays flat in clip
 length, and nothing reads tensor values in Python, so the same code runs on the meta device for
 render_budget.py's memory estimate.
 
@@ -36,8 +36,6 @@ from torch import nn
 
 from ..errors import CheckpointError, SoraError
 from .causal_conv import Cache, CausalConv3d, Conv3d
-from .vae import _run_chunked
-from .vae_tiling import check_tiling, run_tiled
 from .video_codec import VideoCodec
 from .weights import load_weights, read_weights, strip_prefix, unscale_fp8
 
@@ -91,6 +89,10 @@ class WanVAEConfig:
     @property
     def latent_channels(self) -> int:
         return self.z_dim
+
+    @property
+    def in_channels(self) -> int:
+        return 3
 
     @property
     def temporal_factor(self) -> int:
@@ -346,56 +348,7 @@ class WanVAE(VideoCodec):
     def _decode_chunk(self, z: torch.Tensor, cache: Cache) -> torch.Tensor:
         return self.decoder(self.conv2(z), cache)  # [B, 3, T, H, W]
 
-    def encode_moments(
-        self,
-        video: torch.Tensor,
-        *,
-        chunk_frames: int | None = None,
-        tile: int | None = None,
-        tile_overlap: int | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """video [B, 3, T, H, W] in [-1, 1] -> raw posterior (mean, logvar), each [B, 16, T', H', W'].
-
-        chunk_frames: video frames per chunk after the first (a multiple of 4; default 4, as Wan).
-        tile (pixels per tile side, a multiple of 8) encodes large frames in overlapping tiles at
-        bounded memory, an approximation; see vae_tiling.py. Default None: untiled."""
-        c = self.config
-        video = self._check_5d(video, "video", "[B, C, T, H, W]", 3)
-        latent_frames = self.latent_shape(*video.shape[2:])[0]
-        step = self._check_chunk(chunk_frames, c.temporal_factor, c.temporal_factor, "video frames")
-        tiling = check_tiling(tile, tile_overlap, cell=c.spatial_factor, unit="pixels")
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            return _run_chunked(self._encode_chunk, x, step, latent_frames)
-
-        moments = run(video) if tiling is None else run_tiled(run, video, *tiling, in_cell=c.spatial_factor)
-        mean, logvar = moments.chunk(2, dim=1)  # [B, z_dim, T', H', W'] each
-        return mean, logvar.clamp(-30.0, 20.0)
-
-    def decode(
-        self,
-        latent: torch.Tensor,
-        *,
-        chunk_frames: int | None = None,
-        tile: int | None = None,
-        tile_overlap: int | None = None,
-    ) -> torch.Tensor:
-        """normalised latent [B, 16, T', H', W'] -> video [B, 3, 1 + 4(T' - 1), 8H', 8W'] clamped to [-1, 1].
-
-        chunk_frames counts latent frames per chunk after the first (default 1, as Wan). tile
-        (latent cells per tile side) decodes large frames in overlapping tiles at bounded memory,
-        an approximation; see vae_tiling.py. Default None: untiled."""
-        c = self.config
-        latent = self._check_5d(latent, "latent", "[B, C, T', H', W']", c.latent_channels)
-        step = self._check_chunk(chunk_frames, 1, 1, "latent frames")
-        tiling = check_tiling(tile, tile_overlap, cell=1, unit="latent cells")
-        frames = 1 + (latent.shape[2] - 1) * c.temporal_factor
-
-        def run(z: torch.Tensor) -> torch.Tensor:
-            return _run_chunked(self._decode_chunk, z, step, frames)
-
-        z = self.denormalize(latent)
-        video = run(z) if tiling is None else run_tiled(run, z, *tiling, out_cell=c.spatial_factor)
+    def _finish_decode(self, video: torch.Tensor) -> torch.Tensor:
         # after blending, as Wan's and diffusers' tiled decoders do; in place, the output is the clip's biggest tensor
         return video.clamp(-1.0, 1.0) if video.requires_grad else video.clamp_(-1.0, 1.0)
 
