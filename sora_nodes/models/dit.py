@@ -19,6 +19,9 @@ from .attention import attention
 from .config import preset
 from .rope import apply_rope, rope_frequencies
 
+PREDICTIONS = ("velocity", "data")
+MIN_SIGMA = 1e-4  # a data-predicting DiT divides by sigma to return a velocity; samplers never go below
+
 
 @dataclass(frozen=True)
 class DiTConfig:
@@ -34,8 +37,14 @@ class DiTConfig:
     # Add the masked mean of the text states to the timestep embedding (as SD3 adds pooled CLIP):
     # a direct global path that lets a small model learn colour and motion from fewer steps.
     pooled_text: bool = False
+    # What the last layer predicts: "velocity" (noise - x0), or "data" (x0, as JiT): a 4x4x8 patch holds
+    # 128 numbers, and predicting the clean patch asks the network to pass none of the noise through.
+    # forward() returns the velocity either way, so samplers and the training loss see one convention.
+    prediction: str = "velocity"
 
     def __post_init__(self):
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}")
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         if len(self.patch_size) != 3 or min(self.patch_size) < 1:
@@ -286,4 +295,7 @@ class DiT(nn.Module):
             else:
                 tokens = block(tokens, c, ctx, context_mask, rope, attention_backend)
         out = self.final_layer(tokens, c)  # [B, N, C*pt*ph*pw]
-        return unpatchify(out, grid, cfg.patch_size, cfg.latent_channels).to(x.dtype)
+        out = unpatchify(out, grid, cfg.patch_size, cfg.latent_channels).float()  # [B, C, T, H, W]
+        if cfg.prediction == "data":  # v = (x_t - x0_hat) / sigma, so x_t - sigma * v gives back x0_hat
+            out = (x.float() - out) / sigma.float().clamp_min(MIN_SIGMA).view(-1, 1, 1, 1, 1)
+        return out.to(x.dtype)

@@ -76,6 +76,36 @@ def cmd_train_dit(args) -> int:
     return 0
 
 
+def cmd_train_arm(args) -> int:
+    from .experiment import run_arm
+
+    run_arm(
+        args.arm, args.out, vae_path=args.vae, cpu_minutes=args.cpu_minutes, overfit=args.overfit, cache_path=args.cache
+    )
+    return 0
+
+
+def cmd_train_table(args) -> int:
+    from .experiment import results_table
+
+    print(results_table(args.root))
+    return 0
+
+
+def cmd_train_probe(args) -> int:
+    import json
+
+    from .denoise_probe import one_step_scores
+
+    scores = one_step_scores(args.model, clips=args.clips)
+    if args.json:
+        print(json.dumps(scores, indent=1))
+    for sigma, s in scores.items():
+        print(f"sigma {sigma:.1f}: colour {100 * s['color']:.0f}%  shape {100 * s['shape']:.0f}%  "
+              f"motion {100 * s['motion']:.0f}%  x0 MSE {s['x0_mse']:.4f}")  # fmt: skip
+    return 0
+
+
 def _common(p: argparse.ArgumentParser, *, steps: int, batch: int, lr: float, buckets: str) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder: state.pt, loss PNG and the result")
     p.add_argument(
@@ -169,3 +199,26 @@ def add_parser(sub) -> None:
         help="with no state.pt in --out: continue from this model (e.g. the shipped checkpoint) at its recorded step",
     )
     dit.set_defaults(func=cmd_train_dit)
+
+    from .experiment import ARMS, OVERFIT_CLIPS
+
+    arm = kinds.add_parser("arm", help="one arm of the DiT experiment protocol (docs/dit_experiments.md)")
+    arm.add_argument("arm", choices=list(ARMS), help="the v2 recipe with the named change")
+    arm.add_argument("--out", type=Path, required=True, help="run folder; result.json holds the arm's figures")
+    arm.add_argument("--vae", type=Path, default=Path("models/training/vae-shapes4.safetensors"))
+    arm.add_argument("--cpu-minutes", type=float, default=20.0, help="training budget in CPU minutes (use 1 thread)")
+    arm.add_argument(
+        "--overfit",
+        action="store_true",
+        help=f"the overfit gate: {OVERFIT_CLIPS} fixed clips scored on their captions",
+    )
+    arm.add_argument("--cache", type=Path, default=None, help="a shared latents.pt (built there when missing)")
+    arm.set_defaults(func=cmd_train_arm)
+    table = kinds.add_parser("table", help="the markdown table of every arm's result.json under ROOT")
+    table.add_argument("root", type=Path)
+    table.set_defaults(func=cmd_train_table)
+    probe = kinds.add_parser("probe", help="one-step denoising at sigma 0.3/0.5/0.7/0.9, decoded and scored")
+    probe.add_argument("model", type=Path, help="a model written by `sora train dit`")
+    probe.add_argument("--clips", type=int, default=24)
+    probe.add_argument("--json", action="store_true")
+    probe.set_defaults(func=cmd_train_probe)

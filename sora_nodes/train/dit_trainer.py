@@ -15,7 +15,13 @@ import torch
 from ..bundle import ARCHITECTURES, SoraModel, save_sora_model
 from ..checkpoint import load_checkpoint, read_metadata
 from ..diffusion.conditioning import SpacetimeCondition
-from ..diffusion.flow import add_noise, flow_matching_loss, resolution_shift, sample_sigmas_logit_normal
+from ..diffusion.flow import (
+    add_noise,
+    flow_matching_loss,
+    resolution_shift,
+    sample_sigmas_logit_normal,
+    velocity_target,
+)
 from ..errors import SoraError
 from ..models.config import config_to_json
 from ..models.dit import DiT, DiTConfig
@@ -49,6 +55,10 @@ class DiTTrainSettings:
     label_rate: float = 0.0  # clips captioned with the terse label instead of the long caption (world data)
     eval_every: int = 0  # score the EMA model on a fixed held-out subset every N steps (0: never)
     eval_prompts: int = 12
+    # Flow loss weight 1 + object_weight * salience per latent cell: objects cover ~6 % of the cells
+    # of a 64x64 clip, so an unweighted loss is spent on textured backdrops and camera motion.
+    object_weight: float = 0.0
+    cpu_minutes: float = 0.0  # end the run after this much CPU time of training (0: no limit); ablations
 
 
 def bucket_counts(buckets: dict[Bucket, float], total: int) -> dict[Bucket, int]:
@@ -75,7 +85,8 @@ def dit_batch(
     generator: torch.Generator,
     settings: DiTTrainSettings,
 ):
-    """(x0 [B,C,T,H,W] normalised, context [B,L,D], context_mask [B,L]) drawn from the cache."""
+    """(x0 [B,C,T,H,W] normalised, context [B,L,D], context_mask [B,L], salience [B,1,T,H,W]) drawn
+    from the cache."""
     idx = torch.tensor(rng.sample(range(len(data.captions)), min(settings.batch, len(data.captions))))
     mean, std = data.mean[idx].float(), data.std[idx].float()
     x0 = vae.normalize(mean + std * torch.randn(mean.shape, generator=generator))
@@ -87,7 +98,8 @@ def dit_batch(
     n = e_states.shape[1]
     states[drop, :n] = e_states[0].float()
     mask[drop, :n] = e_mask[0]
-    return x0, states, mask
+    salience = data.salience[idx].float() if data.salience is not None else torch.zeros_like(x0[:, :1])
+    return x0, states, mask, salience
 
 
 def train_dit(
@@ -101,19 +113,21 @@ def train_dit(
     device: str | torch.device = "cpu",
     resume: bool = False,
     init_from: str | Path | None = None,
+    cache_path: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train and write out_dir/sora.safetensors (EMA DiT + the VAE, a complete model) and dit_loss.png.
 
     resume continues from out_dir/state.pt. init_from (a model written by this trainer, e.g. the
     shipped checkpoint) starts a run with no state.pt from that model's EMA weights, at the step it
-    records, under the same settings: how a run continues on a machine that has only the repo."""
+    records, under the same settings: how a run continues on a machine that has only the repo.
+    cache_path (default out_dir/latents.pt) lets runs on the same data share one encoded training set."""
     out_dir, device = Path(out_dir), torch.device(device)
     out_dir.mkdir(parents=True, exist_ok=True)
     vae = load_frozen_vae(vae_path, device)
     encoder = load_text_encoder(text_encoder, device)
     config = dataclasses.replace(config, latent_channels=vae.config.latent_channels, text_dim=encoder.dim)
-    cache_path = out_dir / CACHE_FILE
+    cache_path = Path(cache_path) if cache_path is not None else out_dir / CACHE_FILE
     if cache_path.is_file():
         cache = load_cache(cache_path)
     else:
@@ -148,13 +162,13 @@ def train_dit(
         f"DiT {sum(p.numel() for p in dit.parameters()) / 1e6:.2f} M params, {sum(map(int, weights.values()))} "
         f"cached clips, steps {step}->{settings.steps}, autocast {amp}, device {device}"
     )
-    t0, t_step = time.perf_counter(), step
+    t0, t_step, cpu0, splits = time.perf_counter(), step, time.process_time(), []
     last = min(settings.steps, settings.stop_after or settings.steps)
     while step < last:
         rng = random.Random(f"{settings.seed}:{step}")
         generator = torch.Generator().manual_seed(rng.randrange(2**63))
         bucket = pick_bucket(weights, rng)
-        x0, context, context_mask = dit_batch(cache[bucket], vae, empty, rng, generator, settings)
+        x0, context, context_mask, salience = dit_batch(cache[bucket], vae, empty, rng, generator, settings)
         b, _, t, h, w = x0.shape
         p_t, p_h, p_w = config.patch_size
         shift = resolution_shift(t // p_t * (h // p_h) * (w // p_w))
@@ -168,20 +182,35 @@ def train_dit(
         args = [a.to(device) for a in (x_t, sigma, context, context_mask, cond.dit_channels())]
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             pred = dit(*args)
-        loss = flow_matching_loss(pred.float(), x0.to(device), noise.to(device), weight=(1 - masks).to(device))
+        unknown = 1 - masks  # [B, 1, T, H, W]: known latents are only copied, so they carry no loss
+        weight = unknown * (1 + settings.object_weight * salience) * data_prediction_weight(config, sigma)
+        loss = flow_matching_loss(pred.float(), x0.to(device), noise.to(device), weight=weight.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        split = object_background_loss(pred.detach(), x0, noise, sigma, salience, unknown)
         torch.nn.utils.clip_grad_norm_(dit.parameters(), settings.clip_grad)
         optimizer.step()
         ema.update_parameters(dit)
         losses.append(loss.item())
+        splits.append(split)
         step += 1
+        out_of_time = settings.cpu_minutes and time.process_time() - cpu0 >= 60 * settings.cpu_minutes
+        if out_of_time:
+            last = step
+            log(f"dit: {settings.cpu_minutes} CPU minutes spent, stopping at step {step}")
         if step % 20 == 0 or step == last:
             rate = (time.perf_counter() - t0) / (step - t_step)
             t0, t_step = time.perf_counter(), step
-            log(f"dit step {step}/{settings.steps} loss {sum(losses[-20:]) / len(losses[-20:]):.4f} {rate:.2f} s/step")
+            obj, bg = (sum(v) / len(v) for v in zip(*splits[-20:], strict=True))
+            log(
+                f"dit step {step}/{settings.steps} loss {sum(losses[-20:]) / len(losses[-20:]):.4f} "
+                f"(object cells {obj:.4f}, background {bg:.4f}) {rate:.2f} s/step"
+            )
         if step % settings.save_every == 0 or step == last:
-            save_state(out_dir, model=dit, ema=ema, optimizer=optimizer, step=step, losses=losses, meta=meta)
+            save_state(
+                out_dir, model=dit, ema=ema, optimizer=optimizer, step=step, losses=losses, meta=meta,
+                extra={"loss_split": torch.tensor(splits, dtype=torch.float32)},  # [steps, 2]: object, background
+            )  # fmt: skip
             save_loss_curve(losses, out_dir / "dit_loss.png", "DiT training loss (rectified flow)")
             export_model(out_dir / MODEL_FILE, ema.module, vae, text_encoder, meta | {"steps_done": step})
         if settings.eval_every and (step % settings.eval_every == 0 or step == last):
@@ -191,6 +220,29 @@ def train_dit(
             record_point(out_dir, step, sum(losses[-50:]) / len(losses[-50:]), scores)
             log(f"dit step {step} scores " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in scores.items()))
     return out_dir / MODEL_FILE
+
+
+OBJECT_CELL = 0.15  # latent cells with a salience above this hold part of an object
+
+
+def capped_sigma_weight(sigma: torch.Tensor) -> torch.Tensor:
+    """[B, 1, 1, 1, 1]: a data-predicting DiT's velocity error is its x0 error over sigma; JiT caps
+    that 1/sigma^2 at sigma = 0.05 so the few near-clean draws do not dominate the batch."""
+    return (sigma / 0.05).clamp(max=1.0).square().view(-1, 1, 1, 1, 1)
+
+
+def data_prediction_weight(config: DiTConfig, sigma: torch.Tensor) -> torch.Tensor | float:
+    return capped_sigma_weight(sigma) if config.prediction == "data" else 1.0
+
+
+def object_background_loss(pred, x0, noise, sigma, salience, unknown) -> tuple[float, float]:
+    """Velocity MSE on object cells and on backdrop cells (the cells to generate only), with no object
+    weight and the 1/sigma^2 cap for every arm: the one loss that compares weightings and targets."""
+    err = (pred.float().cpu() - velocity_target(x0, noise)).square().mean(dim=1, keepdim=True)  # [B, 1, T, H, W]
+    err = err * capped_sigma_weight(sigma)
+    obj = (salience > OBJECT_CELL).float() * unknown
+    bg = (salience <= OBJECT_CELL).float() * unknown
+    return float((err * obj).sum() / obj.sum().clamp_min(1)), float((err * bg).sum() / bg.sum().clamp_min(1))
 
 
 def init_from_model(path: str | Path, dit: DiT, ema, meta: dict) -> int:

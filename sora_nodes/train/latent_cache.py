@@ -15,6 +15,7 @@ from ..atomic import atomic_path
 from ..models.text import TextEncoder
 from ..models.vae import VideoVAE
 from .buckets import Bucket
+from .vae_trainer import salience
 
 CACHE_FILE = "latents.pt"
 
@@ -26,6 +27,10 @@ class BucketLatents:
     states: torch.Tensor  # [N, L, D] fp16, caption token states
     mask: torch.Tensor  # [N, L] bool
     captions: list[str]
+    # [N, 1, T', H', W'] fp16: how far each latent cell's pixels stray from their frame's mean colour
+    # (the VAE trainer's salience, max over the cell): ~0 on the backdrop, 0.3-1 where an object is
+    salience: torch.Tensor | None = None
+    subjects: list[dict | None] | None = None  # what each clip shows of its first object (world data)
 
 
 def _pad_cat(states: list[torch.Tensor], masks: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,6 +40,17 @@ def _pad_cat(states: list[torch.Tensor], masks: list[torch.Tensor]) -> tuple[tor
     return s, m
 
 
+def latent_salience(video: torch.Tensor, temporal_factor: int, spatial_factor: int) -> torch.Tensor:
+    """[B, 3, T, H, W] in [-1, 1] -> [B, 1, T', H', W']: the largest pixel salience in each latent cell's
+    footprint. The causal VAE encodes frame 0 alone and then groups of `temporal_factor` frames."""
+    pixel = salience(video)  # [B, 1, T, H, W]
+    first, rest = pixel[:, :, :1], pixel[:, :, 1:]
+    if rest.shape[2]:
+        rest = rest.unflatten(2, (-1, temporal_factor)).amax(dim=3)  # [B, 1, (T-1)/k, H, W]
+    cells = torch.cat([first, rest], dim=2)  # [B, 1, T', H, W]
+    return torch.nn.functional.max_pool3d(cells, (1, spatial_factor, spatial_factor))
+
+
 @torch.no_grad()
 def build_cache(
     vae: VideoVAE, text_encoder: TextEncoder, source, counts: dict[Bucket, int], *, seed: int, device, log=print
@@ -42,19 +58,21 @@ def build_cache(
     out = {}
     for bucket, n in counts.items():
         rng = random.Random(f"{seed}:cache:{bucket}")
-        means, stds, states, masks, captions = [], [], [], [], []
+        means, stds, states, masks, saliences, captions, subjects = [], [], [], [], [], [], []
         for start in range(0, n, 32):
-            video, caps = source.sample(bucket, min(32, n - start), rng)
+            video, caps, subs = source.sample_items(bucket, min(32, n - start), rng)
             mean, logvar = vae.encode_moments(video.to(device))
             emb = text_encoder.encode(caps)
             means.append(mean.half().cpu())
             stds.append((0.5 * logvar).exp().half().cpu())
             states.append(emb.states.half().cpu())
             masks.append(emb.mask.cpu())
+            saliences.append(latent_salience(video, vae.config.temporal_factor, vae.config.spatial_factor).half())
             captions += caps
+            subjects += subs
             log(f"cache {bucket}: {start + len(caps)}/{n}")
         s, m = _pad_cat(states, masks)
-        out[bucket] = BucketLatents(torch.cat(means), torch.cat(stds), s, m, captions)
+        out[bucket] = BucketLatents(torch.cat(means), torch.cat(stds), s, m, captions, torch.cat(saliences), subjects)
     return out
 
 

@@ -13,7 +13,7 @@ from ..errors import SoraError
 STATE_FILE = "state.pt"
 # settings a run may change when it continues: the schedule length, where it stops, how often it
 # saves and scores; the vae entry is a path, and the VAE's recipe is compared instead
-CONTINUABLE = ("steps", "stop_after", "save_every", "eval_every", "eval_prompts", "vae")
+CONTINUABLE = ("steps", "stop_after", "save_every", "eval_every", "eval_prompts", "vae", "cpu_minutes")
 
 
 def make_ema(model: nn.Module, decay: float) -> AveragedModel:
@@ -21,7 +21,10 @@ def make_ema(model: nn.Module, decay: float) -> AveragedModel:
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def save_state(out_dir: Path, *, model, ema, optimizer, step: int, losses: list[float], meta: dict) -> Path:
+def save_state(
+    out_dir: Path, *, model, ema, optimizer, step: int, losses: list[float], meta: dict, extra: dict | None = None
+) -> Path:
+    """`extra`: further tensors to keep beside the state (figures of this process's steps, not resumed)."""
     path = out_dir / STATE_FILE
     state = {
         "model": model.state_dict(),
@@ -30,6 +33,7 @@ def save_state(out_dir: Path, *, model, ema, optimizer, step: int, losses: list[
         "step": step,
         "losses": torch.tensor(losses, dtype=torch.float32),
         "meta": json.dumps(meta, sort_keys=True),
+        **(extra or {}),
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)

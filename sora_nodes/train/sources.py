@@ -9,7 +9,7 @@ import torch
 
 from ..errors import SoraError
 from ..video_io import read_video
-from ..world import make_clip
+from ..world import WorldClip, make_clip
 from .buckets import Bucket, nearest_bucket
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
@@ -33,16 +33,37 @@ class WorldSource:
         # caption, so short prompts work with the recaptioner off
         self.label_rate = label_rate
 
-    def clip(self, bucket: Bucket, seed: int) -> tuple[np.ndarray, str]:
-        c = make_clip(
+    def world_clip(self, bucket: Bucket, seed: int) -> WorldClip:
+        return make_clip(
             self.seed_offset + seed, width=bucket.width, height=bucket.height, frames=bucket.frames, fps=self.fps
         )
+
+    def text(self, clip: WorldClip, seed: int) -> str:
         short = self.label_rate > 0 and random.Random(f"label:{seed}").random() < self.label_rate
-        return c.frames, c.label if short else c.caption
+        return clip.label if short else clip.caption
+
+    def clip(self, bucket: Bucket, seed: int) -> tuple[np.ndarray, str]:
+        c = self.world_clip(bucket, seed)
+        return c.frames, self.text(c, seed)
+
+    def sample_items(
+        self, bucket: Bucket, batch: int, rng: random.Random
+    ) -> tuple[torch.Tensor, list[str], list[dict | None]]:
+        """(video, captions, subjects): a batch, with what each clip shows of its first object (the
+        one its caption leads with), so a model trained on it can be scored on its own captions."""
+        seeds = [rng.randrange(2**31) for _ in range(batch)]
+        clips = [self.world_clip(bucket, seed) for seed in seeds]
+        subjects = [
+            {"color": o.color, "shape": o.shape, "motion": o.motion, "count": len(c.scene.objects)}
+            for c in clips
+            for o in c.scene.objects[:1]
+        ]
+        captions = [self.text(c, seed) for c, seed in zip(clips, seeds, strict=True)]
+        return to_model_range(np.stack([c.frames for c in clips])), captions, subjects
 
     def sample(self, bucket: Bucket, batch: int, rng: random.Random) -> tuple[torch.Tensor, list[str]]:
-        clips = [self.clip(bucket, rng.randrange(2**31)) for _ in range(batch)]
-        return to_model_range(np.stack([f for f, _ in clips])), [c for _, c in clips]
+        video, captions, _ = self.sample_items(bucket, batch, rng)
+        return video, captions
 
 
 class FolderSource:
@@ -84,6 +105,10 @@ class FolderSource:
     def sample(self, bucket: Bucket, batch: int, rng: random.Random) -> tuple[torch.Tensor, list[str]]:
         picks = [rng.choice(self.items[bucket]) for _ in range(batch)]
         return to_model_range(np.stack([f for f, _ in picks])), [c for _, c in picks]
+
+    def sample_items(self, bucket: Bucket, batch: int, rng: random.Random):
+        video, captions = self.sample(bucket, batch, rng)
+        return video, captions, [None] * batch  # a folder's clips are not scored: nothing known of them
 
 
 def open_source(data: str, buckets: dict[Bucket, float], label_rate: float = 0.0) -> WorldSource | FolderSource:
