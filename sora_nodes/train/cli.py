@@ -80,7 +80,13 @@ def cmd_train_arm(args) -> int:
     from .experiment import run_arm
 
     run_arm(
-        args.arm, args.out, vae_path=args.vae, cpu_minutes=args.cpu_minutes, overfit=args.overfit, cache_path=args.cache
+        args.arm,
+        args.out,
+        vae_path=args.vae,
+        cpu_minutes=args.cpu_minutes,
+        overfit=args.overfit,
+        cache_path=args.cache,
+        resume=args.resume,
     )
     return 0
 
@@ -213,6 +219,7 @@ def add_parser(sub) -> None:
         help=f"the overfit gate: {OVERFIT_CLIPS} fixed clips scored on their captions",
     )
     arm.add_argument("--cache", type=Path, default=None, help="a shared latents.pt (built there when missing)")
+    arm.add_argument("--resume", action="store_true", help="train the arm in --out for --cpu-minutes more")
     arm.set_defaults(func=cmd_train_arm)
     table = kinds.add_parser("table", help="the markdown table of every arm's result.json under ROOT")
     table.add_argument("root", type=Path)
