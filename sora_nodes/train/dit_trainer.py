@@ -55,8 +55,8 @@ class DiTTrainSettings:
     label_rate: float = 0.0  # clips captioned with the terse label instead of the long caption (world data)
     eval_every: int = 0  # score the EMA model on a fixed held-out subset every N steps (0: never)
     eval_prompts: int = 12
-    # Flow loss weight 1 + object_weight * salience per latent cell: objects cover ~6 % of the cells
-    # of a 64x64 clip, so an unweighted loss is spent on textured backdrops and camera motion.
+    # Flow loss weight 1 + object_weight * salience per latent cell, so the loss is not spent mostly on
+    # textured backdrops and camera motion (docs/dit_experiments.md: not yet shown to help).
     object_weight: float = 0.0
     cpu_minutes: float = 0.0  # end the run after this much CPU time of training (0: no limit); ablations
 
