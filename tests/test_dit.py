@@ -1,11 +1,14 @@
 import dataclasses
+import json
 
 import pytest
 import torch
 from conftest import randomize_zero_branches
 
 from sora_nodes.errors import ShapeError
+from sora_nodes.models.config import config_from_json, config_to_json
 from sora_nodes.models.dit import DIT_PRESETS, DiT, DiTConfig, dit_preset, patchify, unpatchify
+from sora_nodes.models.grid_position import grid_position_features
 from sora_nodes.models.rope import apply_rope, rope_axis_dims, rope_frequencies
 
 
@@ -119,6 +122,30 @@ def test_position_matters_through_rope():
         a = model(x, sigma, ctx, mask)
         b = model(flipped, sigma, ctx, mask).flip(-1)
     assert (a - b).abs().max() > 1e-4
+
+
+def test_grid_position_features_place_tokens_by_fraction_of_the_frame():
+    # "near the top left" must mean the same place in a 64x64 and a 112x64 bucket
+    small, large = grid_position_features((1, 3, 3)), grid_position_features((2, 5, 5))  # [9, F], [50, F]
+    spatial = slice(small.shape[1] // 3, None)  # the h and w features
+    torch.testing.assert_close(small[4, spatial], large[12, spatial])  # both centres, at 0.5 of the frame
+    assert (small[0, spatial] - large[0, spatial]).abs().max() > 0.1  # 1/6 and 1/10 of the frame differ
+    assert len({tuple(r.tolist()) for r in large}) == 50  # every token of a clip gets its own place
+
+
+def test_absolute_position_changes_the_output_and_older_configs_load_without_it():
+    cfg = dataclasses.replace(dit_preset("tiny"), absolute_position=True)
+    torch.manual_seed(0)
+    model = trained_like(cfg)
+    x, sigma, ctx, mask = inputs(cfg)
+    with torch.no_grad():
+        before = model(x, sigma, ctx, mask)
+        model.position_proj.weight.zero_()
+        model.position_proj.bias.zero_()
+        assert (model(x, sigma, ctx, mask) - before).abs().max() > 1e-4
+    stored = json.loads(config_to_json(dit_preset("tiny")))
+    stored.pop("absolute_position")  # a v2 file's dit.config
+    assert config_from_json(DiTConfig, json.dumps(stored)).absolute_position is False
 
 
 def test_rope_scores_depend_only_on_relative_offsets():

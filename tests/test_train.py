@@ -1,3 +1,4 @@
+import dataclasses
 import random
 import subprocess
 from pathlib import Path
@@ -105,6 +106,36 @@ def test_vae_resume_continues_and_refuses_changed_settings(trained_vae, capsys):
         )
     with pytest.raises(SoraError, match="no state.pt"):
         train_vae(out / "nothing", config=VAE_PRESETS["tiny"], source=WorldSource(BUCKETS), settings=more, resume=True)
+
+
+def test_decoder_only_training_keeps_the_latent_space_so_a_dit_stays_valid(trained_vae, tmp_path):
+    _, path, settings = trained_vae
+    from sora_nodes.train.dit_trainer import load_frozen_vae
+
+    tuned = dataclasses.replace(settings, decoder_only=True, backdrop_texture_weight=1.0)
+    new_path = train_vae(tmp_path, config=None, source=WorldSource(BUCKETS), settings=tuned, init_from=path)
+    before, after = load_frozen_vae(path, "cpu"), load_frozen_vae(new_path, "cpu")
+    for name, value in before.encoder.state_dict().items():
+        assert torch.equal(value, after.encoder.state_dict()[name]), name
+    assert torch.equal(before.latent_mean, after.latent_mean) and torch.equal(before.latent_std, after.latent_std)
+    assert any(not torch.equal(v, after.decoder.state_dict()[k]) for k, v in before.decoder.state_dict().items())
+    with pytest.raises(SoraError, match="--init-from"):
+        train_vae(tmp_path / "x", config=VAE_PRESETS["tiny"], source=WorldSource(BUCKETS), settings=tuned)
+
+
+def test_backdrop_texture_loss_sees_a_flattened_checker_and_ignores_objects():
+    from sora_nodes.train.vae_trainer import backdrop_texture_l1
+
+    video = torch.zeros(1, 3, 2, 16, 16)
+    video[..., ::2, :] += 0.06  # a faint stripe texture on the backdrop
+    flat = torch.full_like(video, 0.03)
+    assert backdrop_texture_l1(flat, video) > 0.02
+    assert backdrop_texture_l1(video, video) == 0
+    with_object = video.clone()
+    with_object[..., 4:8, 4:8] = 0.9  # an object: far from the frame's mean colour
+    blurred_object = with_object.clone()
+    blurred_object[..., 4:8, 4:8] = 0.5
+    assert backdrop_texture_l1(blurred_object, with_object) == 0
 
 
 def test_dit_training_writes_a_complete_model_that_renders_and_resumes(trained_vae, tmp_path, capsys):

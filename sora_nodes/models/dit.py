@@ -17,6 +17,7 @@ from torch.utils.checkpoint import checkpoint
 from ..errors import ShapeError
 from .attention import attention
 from .config import preset
+from .grid_position import grid_position_features
 from .rope import apply_rope, rope_frequencies
 
 PREDICTIONS = ("velocity", "data")
@@ -41,6 +42,9 @@ class DiTConfig:
     # 128 numbers, and predicting the clean patch asks the network to pass none of the noise through.
     # forward() returns the velocity either way, so samplers and the training loss see one convention.
     prediction: str = "velocity"
+    # Add learned projections of absolute grid-position features to the tokens (models/grid_position.py):
+    # RoPE alone cannot place "near the top left" when x_t is pure noise.
+    absolute_position: bool = False
 
     def __post_init__(self):
         if self.prediction not in PREDICTIONS:
@@ -214,6 +218,8 @@ class DiT(nn.Module):
         self.text_proj = nn.Sequential(nn.Linear(config.text_dim, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
         if config.pooled_text:
             self.pooled_proj = nn.Sequential(nn.Linear(config.text_dim, d), nn.SiLU(), nn.Linear(d, d))
+        if config.absolute_position:
+            self.position_proj = nn.Linear(grid_position_features((1, 1, 1)).shape[-1], d)
         self.blocks = nn.ModuleList(DiTBlock(config) for _ in range(config.depth))
         self.final_layer = FinalLayer(config)
         self.initialize_weights()
@@ -282,6 +288,8 @@ class DiT(nn.Module):
 
         dtype = self.patch_embed.weight.dtype
         tokens = self.patch_embed(patchify(torch.cat([x, condition], dim=1).to(dtype), cfg.patch_size))  # [B, N, D]
+        if cfg.absolute_position:
+            tokens = tokens + self.position_proj(grid_position_features(grid, device=x.device).to(dtype))  # [N, D]
         c = self.t_embedder(sigma)  # [B, D]
         if cfg.pooled_text:
             keep = context_mask.to(dtype)[..., None]  # [B, L, 1]

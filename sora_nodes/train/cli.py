@@ -28,6 +28,8 @@ def cmd_train_vae(args) -> int:
         gradient_weight=args.gradient_weight,
         first_frame_weight=args.first_frame_weight,
         salience_weight=args.salience_weight,
+        backdrop_texture_weight=args.backdrop_texture_weight,
+        decoder_only=args.decoder_only,
         steps=args.steps,
         batch=args.batch,
         lr=args.lr,
@@ -42,6 +44,7 @@ def cmd_train_vae(args) -> int:
         settings=settings,
         device=_device(args.device),
         resume=args.resume,
+        init_from=args.init_from,
     )
     return 0
 
@@ -163,6 +166,18 @@ def add_parser(sub) -> None:
         type=float,
         default=VAETrainSettings.salience_weight,
         help="extra loss weight of pixels far from their frame's mean colour (objects over the backdrop)",
+    )
+    vae.add_argument(
+        "--backdrop-texture-weight",
+        type=float,
+        default=VAETrainSettings.backdrop_texture_weight,
+        help="weight of the L1 term on the backdrop's fine texture (what camera estimates lock onto)",
+    )
+    vae.add_argument("--init-from", type=Path, default=None, help="start from this vae.safetensors or model")
+    vae.add_argument(
+        "--decoder-only",
+        action="store_true",
+        help="train only the decoder (with --init-from): the latents, and a DiT trained on them, stay valid",
     )
     vae.set_defaults(func=cmd_train_vae)
     dit = kinds.add_parser("dit", help="train the DiT on latents of a trained VAE")

@@ -56,6 +56,9 @@ ARMS: dict[str, Arm] = {
         dit={"prediction": "data"},
         train={"object_weight": 8.0, "lr": 1e-3},
     ),
+    "abs-position+lr-1e-3": Arm(
+        "absolute grid-position features beside RoPE, lr 1e-3", dit={"absolute_position": True}, train={"lr": 1e-3}
+    ),
     "9-frames": Arm("only 9-frame 64x64 clips (3 latent frames, 48 tokens)", buckets="64x64x9:1"),
 }
 
