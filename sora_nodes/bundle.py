@@ -123,6 +123,28 @@ def require_model_file(path: Path) -> None:
         )
 
 
+# The metadata values a render reads as numbers, and the range a real model's value lies in.
+NUMERIC_METADATA = {"max_frames": (int, 1, 100_000), "shift": (float, 0.01, 1000.0)}
+
+
+def _check_metadata(path: Path, metadata: dict[str, str]) -> None:
+    """The numbers a render reads from the file's metadata, checked once here rather than failing mid-render."""
+    for key, (kind, low, high) in NUMERIC_METADATA.items():
+        if key not in metadata:
+            continue
+        try:
+            value = kind(metadata[key])
+            ok = low <= value <= high
+        except (ValueError, OverflowError):
+            ok = False
+        if not ok:
+            what = "an integer" if kind is int else "a number"
+            raise CheckpointError(
+                f"{path} has metadata {key}={metadata[key][:40]!r}; it must be {what} in {low:g}..{high:g}, so the "
+                "file is damaged"
+            )
+
+
 def load_sora_model(path: str | os.PathLike, *, device="cpu", dtype: torch.dtype | None = None) -> SoraModel:
     path = Path(path)
     require_model_file(path)
@@ -137,6 +159,7 @@ def load_sora_model(path: str | os.PathLike, *, device="cpu", dtype: torch.dtype
                 "and load it with the Sora Wan 2.1 Loader (SoraWanLoader); `sora render --model` takes it as it is"
             ) from None
         raise
+    _check_metadata(path, metadata)
     model = SoraModel(
         networks["dit"], networks["vae"], metadata.get("text_encoder", DEFAULT_TEXT_ENCODER), metadata, path
     )

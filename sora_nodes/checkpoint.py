@@ -11,7 +11,9 @@ tensor is read, so a wrong file gives one clear CheckpointError instead of a tor
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from torch import nn
 from .atomic import atomic_path
 from .errors import CheckpointError, SoraError
 from .models.config import config_from_json, config_to_json
+from .render_budget import check_weights_fit
 
 FORMAT = "sora-nodes/1"
 
@@ -121,7 +124,7 @@ def _read_header(path: Path) -> tuple[dict[str, dict], dict[str, str]]:
         end = max((int(t["data_offsets"][1]) for t in table.values()), default=0)
         if not all(isinstance(v, str) for v in meta.values()):
             raise ValueError("metadata values must be strings")
-    except (UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError, AttributeError):
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
         raise CheckpointError(
             f"{path} is not a safetensors file (unreadable header); sora-nodes checkpoints are .safetensors files"
         ) from None
@@ -129,7 +132,29 @@ def _read_header(path: Path) -> tuple[dict[str, dict], dict[str, str]]:
         raise CheckpointError(
             f"{path} is truncated ({size} bytes, its header promises {8 + n + end}); download or copy it again"
         )
+    for key, entry in table.items():
+        _check_entry(path, key, entry)
     return table, meta
+
+
+def _check_entry(path: Path, key: str, entry: Any) -> None:
+    """A tensor's shape must account for exactly its bytes: the shapes are what the configs are checked
+    against, so a header that lies about them must not get that far."""
+    try:
+        shape, dtype, (start, stop) = entry["shape"], entry["dtype"], entry["data_offsets"]
+        ok = isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        ok = ok and isinstance(start, int) and isinstance(stop, int) and 0 <= start <= stop
+    except (TypeError, KeyError, ValueError):
+        ok = False
+    if not ok:
+        raise CheckpointError(
+            f"{path} is damaged: the header entry of tensor {key!r} is malformed; copy the file again"
+        )
+    if dtype in DTYPES and math.prod(shape) * DTYPES[dtype].itemsize != stop - start:
+        raise CheckpointError(
+            f"{path} is a damaged or mismatched checkpoint: tensor {key!r} claims shape {shape} ({dtype}) but holds "
+            f"{stop - start} bytes; copy the file again"
+        )
 
 
 def _check_format(path: Path, meta: dict[str, str]) -> list[str]:
@@ -181,8 +206,8 @@ def _validate(path: Path, name: str, module: nn.Module, table: dict[str, dict]) 
     if shapes:
         more = f"; ... ({len(shapes) - 5} more)" if len(shapes) > 5 else ""
         raise CheckpointError(
-            f"{where} has {len(shapes)} shape mismatch(es) (the file was written by a different version of "
-            f"the network code): "
+            f"{where} is a damaged or mismatched checkpoint: {len(shapes)} tensor shape(s) disagree with its stored "
+            f"config (or the file was written by a different version of the network code): "
             f"{'; '.join(shapes[:5])}{more}"
         )
     for k, v in expected.items():
@@ -193,6 +218,21 @@ def _validate(path: Path, name: str, module: nn.Module, table: dict[str, dict]) 
         if not ok:
             allowed = "a floating type (F32, F16, BF16, ...)" if v.is_floating_point() else str(v.dtype)
             raise CheckpointError(f"{where}: tensor {k} has unsupported dtype {stored}; expected {allowed}")
+
+
+def _load_bytes(module: nn.Module, dtype: torch.dtype | None) -> int:
+    """Bytes of `module`'s tensors once built (float32) and cast to `dtype`."""
+    total = 0
+    for t in itertools.chain(module.parameters(), module.buffers()):
+        total += t.numel() * t.element_size()
+        if dtype is not None and t.is_floating_point() and dtype != t.dtype:
+            total += t.numel() * dtype.itemsize  # the cast copy, alive beside the original for a moment
+    return total
+
+
+def _stored_bytes(table: dict[str, dict], name: str) -> int:
+    """Bytes of network `name`'s tensors in the file: read into memory beside the built module while loading."""
+    return sum(v["data_offsets"][1] - v["data_offsets"][0] for k, v in table.items() if k.startswith(f"{name}."))
 
 
 def load_checkpoint(
@@ -221,9 +261,26 @@ def load_checkpoint(
         try:
             config = config_from_json(arch.config_class, meta[f"{name}.config"])
         except CheckpointError as e:
-            raise CheckpointError(f"network {name!r} in {path} is not a {arch.config_class.__name__}: {e}") from None
+            raise CheckpointError(f"network {name!r} in {path}: {e}") from None
+        # Shapes first, on the meta device (no memory): what the config implies is judged, and compared with
+        # the file's own header, before a single weight is allocated.
+        try:
+            with torch.device("meta"):
+                shape_only = arch.build(config)
+        except Exception as e:  # noqa: BLE001 - a config within its limits that its network still rejects
+            raise CheckpointError(
+                f"network {name!r} in {path} has a config its architecture cannot build ({type(e).__name__}: "
+                f"{str(e)[:200]}); the file is damaged or from another version of sora-nodes"
+            ) from None
+        check_weights_fit(
+            f"network {name!r} of {path} (the file holds {_stored_bytes(table, name) / 2**20:.3g} MiB of its weights)",
+            _load_bytes(shape_only, dtype) + _stored_bytes(table, name),
+            device,
+            parameters=sum(p.numel() for p in shape_only.parameters()),
+        )
+        _validate(path, name, shape_only, table)
+        del shape_only
         module = arch.build(config).to(device=device, dtype=dtype)
-        _validate(path, name, module, table)
         prefix = f"{name}."
         try:
             with safe_open(str(path), framework="pt", device=str(device)) as f:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import platform
 import re
+import signal
+import stat
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
@@ -36,13 +39,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if w < 1 or h < 1:
         raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
     return w, h
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def pick_device(name: str):
@@ -72,12 +68,20 @@ RENDER_ARGUMENTS = {  # node input -> the `sora render` argument that sets it
 }
 
 
-def _as_arguments(error: str) -> str:
-    """"node 6 (SoraSampler) input 'steps': 5000 is above the maximum 1000" -> "--steps: 5000 is above ..."."""
-    match = re.match(r"node \S+ \(\w+\) input '(\w+)': (.*)", error)
-    if match is None or match.group(1) not in RENDER_ARGUMENTS:
-        return error
-    return f"{RENDER_ARGUMENTS[match.group(1)]}: {match.group(2)}"
+def _as_arguments(error: WorkflowError) -> str:
+    """The graph's errors named by the argument that set the input, each argument once:
+    "node 6 (SoraSampler) input 'steps': 5000 is above the maximum 1000" -> "--steps: 5000 is above ...".
+    Several nodes take --fps and --seed; the first (the lowest node id) speaks for the argument, so the
+    user reads one limit, the binding one: the empty latent's fps minimum is above the saver's."""
+    by_argument: dict[str, str] = {}
+    for text in error.errors or [str(error)]:
+        match = re.match(r"node \S+ \(\w+\) input '(\w+)': (.*)", text)
+        if match is None or match.group(1) not in RENDER_ARGUMENTS:
+            by_argument.setdefault(text, text)
+        else:
+            argument = RENDER_ARGUMENTS[match.group(1)]
+            by_argument.setdefault(argument, f"{argument}: {match.group(2)}")
+    return "; ".join(by_argument.values())
 
 
 def wan_files(model: Path, args) -> tuple[Path, Path, Path]:
@@ -129,30 +133,46 @@ def wan_names(wan: tuple[Path, Path, Path]) -> list[str]:
     return [p.name if root else str(p.resolve()) for p in wan]
 
 
-def cmd_render(args) -> int:
-    """Build the text-to-video graph and run it as `sora run` would: the video and the graph it stores are
-    one computation, so `sora run` of that graph gives the same video."""
-    import tempfile
+def check_model_path(path: Path) -> None:
+    """Refuse a --model that is no file to read weights from by what it is: a device or a pipe (sniffing one
+    for a Wan header could hang on a pipe), or an empty file. A folder passes (a Wan release folder is one),
+    and so does a missing file: loading it says so, after the prompt filter has had its say."""
+    from .errors import CheckpointError
+    from .file_kind import file_kind
 
-    from .bundle import MODELS_DIR, checkpoint_name, default_model_path
-    from .comfy.host import HeadlessHost, Interrupted
-    from .graphs import text_to_video_graph, wan_loader_node
-    from .model_cache import cached_sora_model, cached_wan_model
-    from .pipeline import SamplingSettings, check_budget, check_request
-    from .recaption import recaption
-    from .runner import run_workflow
-    from .safety.gate import require_safe_prompt
-    from .wan_loader import is_wan_diffusion_model
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise CheckpointError(f"--model {path} cannot be read ({e.strerror}); pass a checkpoint you can read") from None
+    if stat.S_ISDIR(info.st_mode):
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise CheckpointError(
+            f"--model {path} is {file_kind(info.st_mode)}, not a regular file, so not a checkpoint; "
+            "pass --model PATH to a .safetensors checkpoint"
+        )
+    if info.st_size == 0:
+        raise CheckpointError(
+            f"--model {path} is empty (0 bytes), not a checkpoint; pass --model PATH to a .safetensors checkpoint"
+        )
 
-    if not args.prompt.strip():
-        raise SoraError('the prompt is empty; describe the video, e.g. sora render "a red circle moving left"')
-    require_safe_prompt(args.prompt)
-    model_path = Path(args.model or default_model_path())
-    wan = wan_files(model_path, args) if is_wan_diffusion_model(model_path) else None
-    for name, value in _render_defaults()["sora" if wan is None else "wan"].items():
-        if getattr(args, name) is None:  # what the user left out takes the model family's own default
-            setattr(args, name, value)
-    width, height = args.size
+
+LOADER_NODE = "1"  # text_to_video_graph's checkpoint (or Wan) loader
+
+
+def check_render_arguments(args, graph: dict, host):
+    """Every check of a render's arguments that needs no model, run before one loads; returns the sampling
+    settings. The checks are the ones the render itself runs, called early: the settings' own, the clip's
+    shape in the geometry the graph's empty latent imposes on every model, and the graph against its
+    nodes' schemas (--steps at most 1000, --fps at least 1, ...), named by argument."""
+    from .comfy.host import use_host
+    from .latent_format import SORA_LATENT
+    from .pipeline import SamplingSettings, check_clip
+    from .runner import default_mapping
+    from .workflow import validate
+
     settings = SamplingSettings(
         steps=args.steps,
         cfg=args.cfg,
@@ -161,22 +181,56 @@ def cmd_render(args) -> int:
         attention=args.attention,
         precision=args.precision,
     )
+    width, height = args.size
+    check_clip(SORA_LATENT, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
+    with use_host(host):  # the loader's file names are judged against the host's folders
+        try:
+            validate(graph, default_mapping(), "the render graph")
+        except WorkflowError as e:
+            # The loader's inputs are the model files; loading them judges them, with the precise reason.
+            errors = [error for error in e.errors if not error.startswith(f"node {LOADER_NODE} (")]
+            if errors:
+                raise SoraError(_as_arguments(WorkflowError(str(e), errors))) from None
+    return settings
+
+
+def cmd_render(args) -> int:
+    """Build the text-to-video graph and run it as `sora run` would: the video and the graph it stores are
+    one computation, so `sora run` of that graph gives the same video."""
+    import tempfile
+
+    from .atomic import move_into_place
+    from .bundle import MODELS_DIR, checkpoint_name, default_model_path
+    from .comfy.host import HeadlessHost, Interrupted
+    from .graphs import text_to_video_graph, wan_loader_node
+    from .model_cache import cached_sora_model, cached_wan_model
+    from .output_files import check_output_file
+    from .pipeline import check_budget, check_request
+    from .recaption import recaption
+    from .runner import run_workflow
+    from .safety.gate import require_safe_prompt
+    from .wan_loader import is_wan_diffusion_model
+
+    if not args.prompt.strip():
+        raise SoraError('the prompt is empty; describe the video, e.g. sora render "a red circle moving left"')
+    # Everything that needs no model is judged before the first one (the prompt filter's included) loads:
+    # a bad -o used to fail only after the whole render, a bad --steps after seconds of loading.
+    output = check_output_file(args.output, overwrite=args.overwrite)
+    model_path = Path(args.model or default_model_path())
+    check_model_path(model_path)
+    wan = wan_files(model_path, args) if is_wan_diffusion_model(model_path) else None
+    if wan is None and model_path.is_dir():
+        raise SoraError(
+            f"--model {model_path} is a folder without a Wan 2.1 diffusion model in it; pass a .safetensors "
+            "checkpoint, or a Wan 2.1 release folder"
+        )
+    for name, value in _render_defaults()["sora" if wan is None else "wan"].items():
+        if getattr(args, name) is None:  # what the user left out takes the model family's own default
+            setattr(args, name, value)
+    width, height = args.size
     device = pick_device(args.device)
-    if not args.quiet:  # says once which attention backend "auto" chose
-        logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
-    # the graph's loader node gets this same object; one model per process, so no load news
-    if wan is None:
-        model = cached_sora_model(model_path, device, announce=False)
-    else:
-        model = cached_wan_model(wan[0], wan[1], device, args.weight_dtype)
-    # refuse a bad or too large request before the graph loads the text encoder
-    latent = check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
-    check_budget(model, latent, settings, frames=args.frames, decode_tile=args.vae_tile)
     # the recaptioner writes the captions our own model was trained on; Wan reads the prompt as written
     rewrite = not args.no_recaption and wan is None
-    caption = recaption(args.prompt, seed=args.seed, enabled=rewrite)  # what node 9 will compute
-    if not args.quiet and caption.text != args.prompt:
-        print(f"recaptioned: {caption.text}")
     graph = text_to_video_graph(
         args.prompt,
         negative=args.negative,
@@ -199,26 +253,50 @@ def cmd_render(args) -> int:
         watermark=not args.no_watermark,
     )
     in_models = model_path.resolve().is_relative_to(MODELS_DIR)
-    output = args.output.resolve()
-    output.parent.mkdir(parents=True, exist_ok=True)
+    host = HeadlessHost(
+        output=output.parent,  # the render's own hidden folder once it starts
+        models=[MODELS_DIR if in_models else model_path.resolve().parent],
+        weights=wan_root(wan) or MODELS_DIR.parent,
+        quiet=args.quiet,
+        compute=device,
+    )
+    settings = check_render_arguments(args, graph, host)
+    require_safe_prompt(args.prompt)
+    if not args.quiet:  # says once which attention backend "auto" chose
+        logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
+    # the graph's loader node gets this same object; one model per process, so no load news
+    if wan is None:
+        model = cached_sora_model(model_path, device, announce=False)
+    else:
+        model = cached_wan_model(wan[0], wan[1], device, args.weight_dtype)
+    # the model's own geometry may ask more than the graph's; refuse before the graph loads the text encoder
+    latent = check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
+    check_budget(model, latent, settings, frames=args.frames, decode_tile=args.vae_tile)
+    caption = recaption(args.prompt, seed=args.seed, enabled=rewrite)  # what node 9 will compute
+    if not args.quiet and caption.text != args.prompt:
+        print(f"recaptioned: {caption.text}")
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".sora-render-") as work:
-        host = HeadlessHost(
-            output=Path(work),
-            models=[MODELS_DIR if in_models else model_path.resolve().parent],
-            weights=wan_root(wan) or MODELS_DIR.parent,
-            quiet=args.quiet,
-            compute=device,
-        )
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        work_dir = tempfile.TemporaryDirectory(dir=output.parent, prefix=".sora-render-")
+    except OSError as e:  # checked before the render; this is a folder that changed since
+        raise SoraError(f"-o {args.output}: cannot write in {output.parent} ({e.strerror})") from None
+    with work_dir as work:
+        host.output = Path(work)
         try:
             (saved,) = run_workflow(graph, host=host, where="the render graph")
         except Interrupted:
             raise KeyboardInterrupt from None
         except WorkflowError as e:  # a value outside a node's range: name the argument, not the node
-            raise SoraError("; ".join(_as_arguments(error) for error in e.errors) or str(e)) from None
+            raise SoraError(_as_arguments(e)) from None
         except SoraError as e:  # say what was wrong, not which node of the internal graph noticed it
             raise e.__cause__ if isinstance(e.__cause__, SoraError) else e from None
-        os.replace(saved, output)
+        try:
+            move_into_place(saved, output, replace=args.overwrite)
+        except FileExistsError:
+            raise SoraError(
+                f"-o {args.output} appeared while rendering; pass -y (--overwrite) to replace it, or name a new file"
+            ) from None
     if not args.quiet:
         print(
             f"wrote {args.output} ({args.frames} frames, {width}x{height}, {args.fps:g} fps) "
@@ -229,8 +307,10 @@ def cmd_render(args) -> int:
 
 def cmd_run(args) -> int:
     from .comfy.host import HeadlessHost
+    from .output_files import check_output_folder
     from .workflow import load_workflow
 
+    output = check_output_folder(args.output)
     path = args.workflow
     graph = load_workflow(path)
     if args.input_dir is not None and not args.input_dir.is_dir():
@@ -239,7 +319,9 @@ def cmd_run(args) -> int:
     input_dir = args.input_dir or (default_input if default_input.is_dir() else Path("input"))
     if args.models_dir is not None and not args.models_dir.is_dir():
         raise SoraError(f"--models-dir {args.models_dir} is not a directory (it holds diffusion_models/, vae/, ...)")
-    host = HeadlessHost(output=args.output, input=input_dir, quiet=args.quiet)
+    host = HeadlessHost(
+        output=output, input=input_dir, quiet=args.quiet, allow_absolute_inputs=args.allow_absolute_inputs
+    )
     if args.models_dir is not None:
         host.weights = args.models_dir
     try:
@@ -356,10 +438,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="render a video from a text prompt")
     render.add_argument("prompt")
-    render.add_argument("-o", "--output", type=Path, default=Path("out.mp4"), help="output .mp4 (default out.mp4)")
+    # a str, not a Path: Path("") is "." and Path("clips/") drops the slash, and both say "a folder"
+    render.add_argument("-o", "--output", default="out.mp4", help="output .mp4 (default out.mp4)")
+    render.add_argument(
+        "-y", "--overwrite", action="store_true", help="replace the -o file if it exists (else that is an error)"
+    )
     render.add_argument("--size", type=parse_size, default=None, help="WIDTHxHEIGHT (default 64x64; Wan 832x480)")
     render.add_argument("--frames", type=int, default=None, help="1 + k*k_t frames (default 17; Wan 81)")
-    render.add_argument("--fps", type=positive_float, default=None, help="default 8; Wan 16")
+    render.add_argument("--fps", type=float, default=None, help="default 8; Wan 16")
     render.add_argument("--steps", type=int, default=None, help="default 20; Wan 30")
     render.add_argument("--cfg", type=float, default=5.0, help="guidance scale; 1 disables guidance")
     render.add_argument("--seed", type=int, default=0)
@@ -408,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NODE_ID.INPUT=VALUE",
         help="change a widget value before running, e.g. --set 3.seed=42 (repeatable)",
     )
-    run.add_argument("-o", "--output", type=Path, default=Path("output"), help="output folder (default ./output)")
+    run.add_argument("-o", "--output", default="output", help="output folder (default ./output)")
     run.add_argument(
         "--models-dir",
         type=Path,
@@ -417,6 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--input-dir", type=Path, default=None, help="folder of input videos (default <workflow dir>/input or ./input)"
+    )
+    run.add_argument(
+        "--allow-absolute-inputs",
+        action="store_true",
+        help="let the workflow name input videos by absolute path (by default it reads only from the input folder)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bars; print only the output files")
     run.set_defaults(func=cmd_run)
@@ -469,16 +560,45 @@ def one_line(error: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(error))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that every `with` and atomic write on the way out
+    removes its temporary files and folders; the default action would end the process with them on disk."""
+
+
+@contextmanager
+def terminate_like_interrupt(enabled: bool):
+    """While the block runs, SIGTERM raises Terminated in the main thread (the only one that may take it)."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+WRITES_OUTPUTS = {"render", "run"}  # the commands whose temporary files SIGTERM must not leave behind
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with terminate_like_interrupt(args.command in WRITES_OUTPUTS):
+            return args.func(args)
     except SafetyRejection as e:
         print(f"sora {args.command}: refused: {one_line(e)}", file=sys.stderr)
         return 3
     except SoraError as e:
         print(f"sora {args.command}: error: {one_line(e)}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"sora {args.command}: terminated; nothing was written", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"sora {args.command}: interrupted; nothing was written", file=sys.stderr)
         return 130

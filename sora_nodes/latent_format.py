@@ -33,14 +33,17 @@ class LatentFormat:
                 f"frames must be 1 + k*{step} (1, {1 + step}, {1 + 2 * step}, ...) for this model; "
                 f"got {frames}, try {lo} or {lo + step}"
             )
+        wrong = []  # both sides, so that fixing one does not just reveal the other
         for name, size, axis in (("height", height, 1), ("width", width, 2)):
             multiple = self.size_multiple(axis)
             if size < multiple or size % multiple:
                 lo = max(multiple, size // multiple * multiple)
-                raise ShapeError(
+                wrong.append(
                     f"{name} must be a multiple of {multiple} (VAE factor {self.spatial} x patch "
                     f"{self.patch[axis]}); got {size}, try {lo} or {lo + multiple}"
                 )
+        if wrong:
+            raise ShapeError("; ".join(wrong))
         return 1 + (frames - 1) // self.temporal, height // self.spatial, width // self.spatial
 
     def video_size(self, latent_shape: tuple[int, int, int]) -> tuple[int, int, int]:

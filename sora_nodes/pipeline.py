@@ -18,6 +18,7 @@ from .diffusion.flow import add_noise, denoised_from_velocity, resolution_shift,
 from .diffusion.guidance import classifier_free_guidance
 from .diffusion.samplers import get_sampler
 from .errors import ShapeError, SoraError
+from .latent_format import LatentFormat
 from .models.attention import resolve_backend
 from .models.text import TextEmbedding, TextEncoder, load_text_encoder
 from .models.vae import VideoVAE
@@ -197,10 +198,16 @@ def decode_latent(vae: VideoVAE, latent: torch.Tensor, *, tile: int | None = Non
 
 def check_request(model: SoraModel, *, width: int, height: int, frames: int, decode_tile: int | None = None):
     """Validate a render's sizes before any expensive work; returns the latent (T', H', W')."""
+    return check_clip(model.latent_format, width=width, height=height, frames=frames, decode_tile=decode_tile)
+
+
+def check_clip(fmt: LatentFormat, *, width: int, height: int, frames: int, decode_tile: int | None = None):
+    """`check_request` against a latent format alone: `sora render` runs it with the format its graph
+    imposes (SORA_LATENT) before any model loads, and again with the loaded model's own."""
     check_tiling(decode_tile, None, cell=1, unit="latent cells")
-    latent = model.latent_shape(frames, height, width)
+    latent = fmt.latent_shape(frames, height, width)
     if latent[0] > MAX_LATENT_FRAMES:
-        most = model.latent_format.video_size((MAX_LATENT_FRAMES, *latent[1:]))[0]
+        most = fmt.video_size((MAX_LATENT_FRAMES, *latent[1:]))[0]
         raise ShapeError(
             f"{frames} frames is more than one clip can hold: a clip has at most {most} frames ({most / 8:.0f} s at "
             "8 fps); make longer videos as a long video of clips with a prompt schedule (the SoraLongVideo node, "

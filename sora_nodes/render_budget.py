@@ -177,7 +177,24 @@ def available_bytes(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
-def check_render_fits(model, latent: tuple[int, int, int], *, frames: int, batch: int = 1, **settings) -> RenderEstimate:
+def check_weights_fit(what: str, nbytes: int, device: torch.device | str, *, parameters: int | None = None) -> None:
+    """Raise ResourceError when loading `what` needs more than the free memory of `device`: the render's own
+    measure (available_bytes), applied before a network is built, so a file that claims a huge network is
+    refused instead of exhausting the machine."""
+    device = torch.device(device)
+    free = available_bytes(device)
+    if nbytes > free:
+        count = f" ({parameters / 1e9:.3g} billion parameters)" if parameters is not None else ""
+        raise ResourceError(
+            f"{what} needs about {nbytes / 2**30:.3g} GiB of {device.type} memory to load{count}, but only "
+            f"{free / 2**30:.1f} GiB is free; close other programs or use a machine with more memory (if the file "
+            "should be small, its config is damaged)"
+        )
+
+
+def check_render_fits(
+    model, latent: tuple[int, int, int], *, frames: int, batch: int = 1, **settings
+) -> RenderEstimate:
     """Raise ResourceError, with the estimate and the largest size that fits, when the render cannot fit in memory;
     log a warning when it will take long. `settings`: steps, cfg, sampler, attention, decode_tile."""
     estimate = estimate_render(model, latent, frames=frames, batch=batch, **settings)
@@ -187,8 +204,10 @@ def check_render_fits(model, latent: tuple[int, int, int], *, frames: int, batch
         guess = min(1.0, 1.2 * math.sqrt(free / estimate.peak_bytes))  # memory grows about with the pixel count
         fit = _largest_fitting(model, latent, free, guess, frames=frames, batch=batch, **settings)
         size = f"{latent[2] * k}x{latent[1] * k}"
-        hint = f"the largest {frames}-frame size of this shape that fits is {fit[1] * k}x{fit[0] * k}" if fit else (
-            "no size of this shape fits; close other programs or use fewer frames"
+        hint = (
+            f"the largest {frames}-frame size of this shape that fits is {fit[1] * k}x{fit[0] * k}"
+            if fit
+            else ("no size of this shape fits; close other programs or use fewer frames")
         )
         raise ResourceError(
             f"a {size} render of {frames} frames (batch {batch}) needs {estimate.describe()}, but only "

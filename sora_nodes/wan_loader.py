@@ -20,6 +20,7 @@ import torch
 
 from .bundle import SoraModel
 from .errors import CheckpointError
+from .models.config import check_config_limits
 from .models.wan_dit import WanDiT, WanDiTConfig
 from .models.wan_dit_keys import diffusers_to_wan, is_diffusers_layout
 from .models.weights import load_weights, read_weights, strip_prefix, unscale_fp8
@@ -73,6 +74,8 @@ def wan_dit_config_from_weights(weights: dict[str, torch.Tensor], path: Path) ->
             "through them (SoraImageToVideo keeps the first frame by re-imposing it)"
         )
     layers = 1 + max(int(m.group(1)) for k in weights if (m := re.match(r"blocks\.(\d+)\.", k)))
+    # The layer count comes from a key's name, not a tensor: one stray "blocks.99999.x" must not build 100000 layers.
+    check_config_limits({"num_layers": layers, "dim": dim}, f"the Wan DiT config of {path}")
     return WanDiTConfig(
         dim=dim,
         ffn_dim=weights["blocks.0.ffn.0.weight"].shape[0],

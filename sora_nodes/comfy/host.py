@@ -65,13 +65,16 @@ def _files(folders: list[Path], extensions: set[str]) -> list[str]:
     return sorted(names)
 
 
-def _inside(folders: list[Path], name: str, what: str, hint: str) -> Path:
-    """The existing file `name` in one of `folders`; a name that leaves its folder is refused."""
+def _inside(
+    folders: list[Path], name: str, what: str, hint: str, outside: str = "pick a file inside that folder"
+) -> Path:
+    """The existing file `name` in one of `folders`. A name that leaves its folder, by `..`, an absolute path or a
+    symlink that points out (paths are compared after resolving links), is refused with `outside` as the fix."""
     for folder in folders:
         root = folder.resolve()
         path = (root / name).resolve()
         if not path.is_relative_to(root):
-            raise SoraError(f"{what} {name!r} points outside {root}; pick a file inside that folder")
+            raise SoraError(f"{what} {name!r} points outside {root}; {outside}")
         if path.is_file():
             return path
     raise SoraError(f"{what} {name!r} was not found in {', '.join(str(f) for f in folders)}; {hint}")
@@ -102,6 +105,8 @@ class HeadlessHost:
     weights: Path = field(default_factory=lambda: MODELS_DIR.parent)  # holds diffusion_models/, vae/, text_encoders/
     quiet: bool = False
     compute: torch.device | None = None  # None: CUDA when torch sees one, else the CPU
+    # A shared workflow names its inputs; off, it can read only files in the input folder, as in ComfyUI.
+    allow_absolute_inputs: bool = False
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def model_names(self) -> list[str]:
@@ -130,7 +135,7 @@ class HeadlessHost:
         return _files([self.input], INPUT_EXTENSIONS)
 
     def input_path(self, name: str) -> Path:
-        if Path(name).is_absolute():  # headless graphs may name any file the user can read
+        if Path(name).is_absolute() and self.allow_absolute_inputs:  # the user let this graph name any file
             if not Path(name).is_file():
                 raise SoraError(f"video {name!r} does not exist")
             return Path(name)
@@ -138,8 +143,10 @@ class HeadlessHost:
             [self.input],
             name,
             "video",
-            "put the file in the input folder, pass an absolute path, or point `sora run --input-dir` at its folder "
+            "put the file in the input folder, or point `sora run --input-dir` at its folder "
             "(the shipped samples are in workflows/inputs)",
+            outside="a workflow reads inputs only from the input folder: copy the file there, point "
+            "`sora run --input-dir` at its folder, or pass --allow-absolute-inputs to let it name absolute paths",
         )
 
     def output_dir(self) -> Path:

@@ -11,8 +11,9 @@ FRAME_DEFAULTS = FrameSafetySettings()
 
 class SoraPromptSafety:
     DESCRIPTION = (
-        "Checks the prompt with the offline safety filter (word lists in 6 languages, then MiniLM) and passes "
-        "it on unchanged; a rejected prompt stops the run here, naming the category."
+        "Checks the prompt with the offline safety filter (word lists in 19 languages, then MiniLM, window by "
+        "window) and passes it on unchanged; a rejected prompt, or one in a language the filter cannot read, "
+        "stops the run here, naming why."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("STRING",)

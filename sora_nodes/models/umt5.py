@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError, SoraError
+from .config import check_config_limits
 from .text import TextEmbedding, _check_prompts, _offline
 from .weights import load_weights, read_weights, strip_prefix, unscale_fp8
 
@@ -228,6 +229,8 @@ def infer_umt5_config(weights: Mapping[str, torch.Tensor], *, path: Path | str =
             f"{name(attn.format(0) + 'q.weight')} {list(q.shape)}, "
             f"{name(attn.format(0) + 'relative_attention_bias.weight')} {list(bias.shape)}"
         )
+    # num_layers comes from a key's name, not a tensor: one stray "encoder.block.99999.x" must not build 100000 blocks.
+    check_config_limits({"num_layers": max(blocks) + 1, "d_model": emb.shape[1]}, f"the umT5 config of {path}")
     return UMT5Config(
         vocab_size=emb.shape[0],
         d_model=emb.shape[1],

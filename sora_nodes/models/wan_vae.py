@@ -36,6 +36,7 @@ from torch import nn
 
 from ..errors import CheckpointError, SoraError
 from .causal_conv import Cache, CausalConv3d, Conv3d
+from .config import check_config_limits
 from .video_codec import VideoCodec
 from .weights import load_weights, read_weights, strip_prefix, unscale_fp8
 
@@ -436,7 +437,7 @@ def wan_vae_config_from_weights(weights: dict[str, torch.Tensor], *, source: str
             f"{source}: encoder stages have {res_blocks} residual blocks; a Wan VAE has the same number (>= 1) in each"
         )
     try:
-        return WanVAEConfig(
+        config = WanVAEConfig(
             base_dim=base_dim,
             z_dim=z_dim,
             dim_mult=tuple(dim_mult),
@@ -444,6 +445,7 @@ def wan_vae_config_from_weights(weights: dict[str, torch.Tensor], *, source: str
             attn_scales=tuple(sorted(attn_scales, reverse=True)),
             temporal_downsample=tuple(temporal),
         )
+        return check_config_limits(config, "WanVAEConfig")
     except SoraError as e:
         raise CheckpointError(f"{source}: not a Wan VAE layout ({e})") from None
 

@@ -35,8 +35,12 @@ def _missing(path: Path, what: str, folder: str) -> CheckpointError:
 
 def _read_safetensors(path: Path, what: str) -> dict[str, torch.Tensor]:
     from ..checkpoint import _read_header  # truncated/garbled files get the same messages as our checkpoints
+    from ..render_budget import check_weights_fit
 
-    _read_header(path)
+    table, _ = _read_header(path)
+    # Every tensor is read into memory at once: refuse before reading when they cannot fit.
+    stored = sum(entry["data_offsets"][1] - entry["data_offsets"][0] for entry in table.values())
+    check_weights_fit(f"{what} file {path}", stored, "cpu")
     try:
         with safe_open(str(path), framework="pt") as f:
             return {key: f.get_tensor(key) for key in f.keys()}

@@ -5,6 +5,7 @@ Signing must be the last write: any later change to the file breaks the hash the
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -17,6 +18,11 @@ GENERATOR = "sora-nodes"
 CREATED = "c2pa.created"
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 PROMPT_LABEL = "org.sora-nodes.prompt"  # our own assertion; C2PA has no standard one for a text prompt
+# The prompt text a manifest carries, at most (a graph's prompt texts can be anything a widget holds): 65536
+# characters, far above any prompt a model reads (umT5 stops at 512 tokens), then a note of the rest.
+MAX_PROMPT_CHARS = 65536
+
+log = logging.getLogger(__name__)
 
 
 def manifest_definition(title: str, prompt: str | None = None) -> dict:
@@ -28,6 +34,11 @@ def manifest_definition(title: str, prompt: str | None = None) -> dict:
         }
     ]
     if prompt is not None:
+        if len(prompt) > MAX_PROMPT_CHARS:
+            log.warning(
+                "the prompt text is %d characters; the C2PA manifest keeps the first %d", len(prompt), MAX_PROMPT_CHARS
+            )
+            prompt = f"{prompt[:MAX_PROMPT_CHARS]} [cut by sora-nodes: {len(prompt)} characters]"
         assertions.append({"label": PROMPT_LABEL, "data": {"prompt": prompt}})
     return {
         "claim_generator_info": [{"name": GENERATOR, "version": __version__}],

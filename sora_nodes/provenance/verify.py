@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import SoraError
 from .certificates import ROOT_FILE, c2pa_dir
+from .manifest_bytes import has_manifest_bytes
 from .sign import PROMPT_LABEL
 from .watermark import read_watermark_file
 
@@ -61,6 +62,12 @@ def _verify_manifest(path: Path, anchors: list[Path]) -> dict:
         with context, open(path, "rb") as stream:
             reader = c2pa.Reader.try_create("video/mp4", stream, None, context)
             if reader is None:
+                if has_manifest_bytes(path):  # the box that holds it is damaged: tampered, not unsigned
+                    return _broken(
+                        result,
+                        "manifest.unreadable: the file holds C2PA manifest bytes, but the MP4 box around "
+                        "them is damaged, so the manifest cannot be found",
+                    )
                 result["errors"].append("no C2PA manifest found")
                 return result
             with reader:
@@ -68,6 +75,8 @@ def _verify_manifest(path: Path, anchors: list[Path]) -> dict:
                 state = reader.get_validation_state()
                 failures = (reader.get_validation_results() or {}).get("activeManifest", {}).get("failure", [])
     except c2pa.C2paError as e:
+        if has_manifest_bytes(path):  # present but unreadable: c2pa names the check, e.g. "Decoding: ..."
+            return _broken(result, f"manifest.damaged: the C2PA manifest is present but cannot be read ({e})")
         result["errors"].append(f"cannot read a C2PA manifest ({e}); is {path.name} an MP4 file?")
         return result
     result["signed"] = True
@@ -76,6 +85,13 @@ def _verify_manifest(path: Path, anchors: list[Path]) -> dict:
     result["valid"] = state in ("Valid", "Trusted")
     result["trusted"] = state == "Trusted"
     result["errors"] = [f"{f.get('code')}: {f.get('explanation')}" for f in failures]
+    return result
+
+
+def _broken(result: dict, error: str) -> dict:
+    """A manifest that is there but cannot be read: the file was signed and then changed, so it is INVALID."""
+    result.update(signed=True, valid=False, trusted=False)
+    result["errors"].append(error)
     return result
 
 

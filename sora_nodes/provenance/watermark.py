@@ -48,6 +48,11 @@ MAX_BIT_ERRORS = 2  # voted bits that may differ from PAYLOAD: a one-frame video
 # At 32x32 CRF 23 left 3-12 wrong bits in most frames: a mark there would not survive encoding.
 MIN_SIDE = 64
 MAX_FRAMES = 120  # read_watermark_file reads at most this many frames
+# Reading holds about 45 bytes per pixel of the frame at hand (RGB, luma and projections in float32), and a
+# 200 KB file can hold 60 frames of 8192x8192 (3 GB and 10 s for one frame). So one frame may have at most
+# 16.8 M pixels (4096x4096; 4K is 8.3 M), and a file is read until 67 M pixels (32 frames of 1080p).
+MAX_FRAME_PIXELS = 1 << 24
+MAX_READ_PIXELS = 1 << 26
 LUMA = (0.2126, 0.7152, 0.0722)  # BT.709, as video_io encodes
 _REFINE = 8  # re-embedding passes that win back what clamping to [0, 1] took away (5 sufficed with 60% clipped)
 
@@ -225,7 +230,7 @@ def read_watermark_file(path: str | os.PathLike, max_frames: int = MAX_FRAMES) -
     at a time so that long or large videos need no more memory than one frame."""
     import av
 
-    from ..video_io import _open
+    from ..video_io import _open, video_stream
 
     if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
         raise SoraError(f"max_frames must be an integer >= 1, got {max_frames!r}")
@@ -233,8 +238,22 @@ def read_watermark_file(path: str | os.PathLike, max_frames: int = MAX_FRAMES) -
     with _open(path) as container:
         if not container.streams.video:
             raise SoraError(f"{path} has no video stream, so it cannot carry a watermark")
+        # Frames are read one at a time: the header's frame size is what is judged before decoding.
+        stream = video_stream(container, path, max_frames=1, max_pixels=MAX_FRAME_PIXELS)
+        decoded = 0
         try:
-            for frame in container.decode(container.streams.video[0]):
+            for frame in container.decode(stream):
+                # The vote needs a few frames, not all: large frames get fewer, and a frame larger than its
+                # header said ends the reading.
+                pixels = frame.width * frame.height
+                decoded += pixels
+                if pixels > MAX_FRAME_PIXELS and not phases:
+                    raise ShapeError(
+                        f"{path} has frames of {frame.width}x{frame.height}, more than the {MAX_FRAME_PIXELS:,} "
+                        "pixels the watermark is read from"
+                    )
+                if pixels > MAX_FRAME_PIXELS or decoded > MAX_READ_PIXELS:
+                    break
                 rgb = torch.from_numpy(np.ascontiguousarray(frame.to_ndarray(format="rgb24"))).float() / 255.0
                 _check(rgb[None], f"reading the watermark of {path}")
                 key = _key(rgb.shape[0], rgb.shape[1])

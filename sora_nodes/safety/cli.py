@@ -3,11 +3,15 @@
 import json
 
 from .evaluate import evaluate_filter
-from .filter import check_prompt_dict
+from .filter import PromptSafetyError, check_prompt
 
 
 def cmd_check(args) -> int:
-    verdict = check_prompt_dict(args.prompt, use_embedding=not args.no_embedding)
+    checked = check_prompt(args.prompt, use_embedding=not args.no_embedding)
+    if checked.stage == "empty":
+        # The same input error as `sora render ""`: exit status 2, not a verdict.
+        raise PromptSafetyError(f'{checked.reason}, e.g. sora safety check "a red circle moving left"')
+    verdict = checked.to_dict()
     if args.json:
         print(json.dumps(verdict, ensure_ascii=False))
     else:

@@ -1,4 +1,7 @@
-"""The prompt filter: normalise -> allow-list -> lexicons -> MiniLM margin. The first stage to decide wins.
+"""The prompt filter: normalise -> allow-list -> lexicons -> language check -> MiniLM margin, window by window.
+
+The first stage to decide wins. An empty prompt, or one of only invisible characters, is refused
+(stage "empty"); so is one in a language or script the word lists do not cover (category "language").
 
 `check_prompt(text)` returns a Verdict; `Verdict.to_dict()` is the JSON the command line and the
 nodes print: {"allowed": bool, "category": str | None, "reason": str}.
@@ -11,8 +14,13 @@ from dataclasses import dataclass
 
 from ..errors import SoraError
 from . import embedding
+from .language import read_prompt, refusal
 from .lexicon import load_allowlist, load_lexicons
-from .normalize import normalize
+from .normalize import is_blank, normalize
+from .segments import sentences, windows
+
+# The category of a refusal because the prompt's language or script cannot be judged (not a harm category).
+LANGUAGE = "language"
 
 
 class PromptSafetyError(SoraError):
@@ -24,7 +32,7 @@ class Verdict:
     allowed: bool
     category: str | None
     reason: str
-    stage: str = "lexicon"  # which stage decided: "empty", "lexicon", "embedding", "strict-lexicon"
+    stage: str = "lexicon"  # which stage decided: "empty", "lexicon", "language", "embedding", "strict-lexicon"
 
     def to_dict(self) -> dict:
         return {"allowed": self.allowed, "category": self.category, "reason": self.reason}
@@ -80,46 +88,78 @@ def _lexicon_verdict(text: str, strict: bool) -> tuple[Verdict | None, list[str]
     return Verdict(False, lexicon.category, reason, "strict-lexicon" if strict else "lexicon"), allowed_phrases, []
 
 
+EMPTY = "the prompt is empty (it has only spaces or invisible characters); describe the video in words"
+
+
+def _readable_by_embedding(text: str) -> bool:
+    """Can MiniLM read every sentence of `text` that has letters? One it cannot makes the word lists strict."""
+    return all(embedding.covered(s) for s in sentences(text) if any(c.isalpha() for c in s))
+
+
 def check_prompts(texts: list[str], *, use_embedding: bool = True) -> list[Verdict]:
-    """Check many prompts; the embedding stage runs as one batch over those the lexicons pass."""
+    """Check many prompts; the embedding stage runs as one batch over the windows of those the lexicons pass."""
     if isinstance(texts, str):
         raise PromptSafetyError("check_prompts() takes a list of prompts; use check_prompt() for a single prompt")
     texts = [_check_type(t) for t in texts]
     verdicts: list[Verdict | None] = [None] * len(texts)
-    pending: list[tuple[int, str, list[str], list[str]]] = []
+    pending: list[tuple[int, list[str], list[str], list[str]]] = []
     for i, text in enumerate(texts):
-        if not text.strip():
-            verdicts[i] = Verdict(True, None, "empty prompt", "empty")
+        if is_blank(text):
+            verdicts[i] = Verdict(False, None, EMPTY, "empty")
             continue
         plain = normalize(text).plain
-        strict = not (use_embedding and embedding.covered(plain))
+        strict = not (use_embedding and _readable_by_embedding(plain))
         verdict, allowed, deferred = _lexicon_verdict(text, strict)
         if verdict is not None:
             verdicts[i] = verdict
-        elif strict:
+            continue
+        reading = read_prompt(text)
+        if not reading.covered:
+            verdicts[i] = Verdict(False, LANGUAGE, refusal(reading), "language")
+            continue
+        # The embedding sees the prompt with allowed phrases blanked out, as the lexicons did, one window at a
+        # time (and whole, as before windows), so padding cannot dilute a harmful sentence.
+        masked = _masked(plain)
+        pieces = [w for s in sentences(text) for w in windows(_masked(normalize(s).plain))]
+        parts = [w for w in dict.fromkeys([*pieces, masked]) if embedding.covered(w)] if use_embedding else []
+        if not parts:
             note = f"; allowed phrases: {', '.join(allowed)}" if allowed else ""
-            why = "embedding stage off" if not use_embedding else "script not read by the embedding model"
-            verdicts[i] = Verdict(True, None, f"no word-list match in strict mode ({why}){note}", "strict-lexicon")
+            why = "embedding stage off" if not use_embedding else "no sentence the embedding model reads"
+            verdicts[i] = Verdict(
+                True, None, f"no word-list match in strict mode ({why}); {_languages(reading)}{note}", "strict-lexicon"
+            )
         else:
-            # The embedding sees the prompt with allowed phrases blanked out, as the lexicons did.
-            masked, _ = load_allowlist().mask(plain)
-            pending.append((i, masked, allowed, deferred))
+            pending.append((i, parts, allowed, deferred))
     if pending:
-        sims = embedding.similarities([m for _, m, _, _ in pending])
-        for (i, _, allowed, deferred), sim in zip(pending, sims, strict=True):
+        sims = iter(embedding.similarities([p for _, parts, _, _ in pending for p in parts]))
+        for i, parts, allowed, deferred in pending:
+            scored = [(part, next(sims)) for part in parts]
+            harmful = [(p, s) for p, s in scored if embedding.is_harmful(s, ambiguous=bool(deferred))]
+            # The worst window decides: the most harmful-leaning one, or the one closest to it when none is.
+            part, sim = max(harmful or scored, key=lambda ps: ps[1].harmful_k - ps[1].benign_k)
             detail = (
                 f"nearest harmful example {sim.harmful_example!r} ({sim.category}) similarity {sim.harmful:.2f}, "
                 f"nearest benign example {sim.benign_example!r} {sim.benign:.2f}; "
                 f"{embedding.load_exemplars().k} nearest of each {sim.harmful_k:.2f} vs {sim.benign_k:.2f} on average"
             )
+            if len(parts) > 1:
+                detail += f" in the part {part!r} (worst of {len(parts)} windows)"
             if deferred:
                 detail += f"; ambiguous words with no person near them left to this stage: {', '.join(deferred)}"
-            if embedding.is_harmful(sim, ambiguous=bool(deferred)):
+            if harmful:
                 verdicts[i] = Verdict(False, sim.category, f"too close to harmful examples: {detail}", "embedding")
             else:
                 note = f"; allowed phrases: {', '.join(allowed)}" if allowed else ""
                 verdicts[i] = Verdict(True, None, f"no word-list match; {detail}{note}", "embedding")
     return verdicts  # type: ignore[return-value]
+
+
+def _masked(plain: str) -> str:
+    return load_allowlist().mask(plain)[0]
+
+
+def _languages(reading) -> str:
+    return f"languages: {', '.join(reading.languages)}"
 
 
 def check_prompt(text: str, *, use_embedding: bool = True) -> Verdict:

@@ -6,7 +6,8 @@ The nodes, `sora render` and `sora run` all call `require_safe_prompt`, so they 
 from __future__ import annotations
 
 from ..errors import SafetyRejection
-from .filter import check_prompts
+from .filter import PromptSafetyError, check_prompts
+from .normalize import is_blank
 
 
 class PromptRejected(SafetyRejection):
@@ -16,14 +17,20 @@ class PromptRejected(SafetyRejection):
 def prompt_parts(text: str) -> list[str]:
     """Each line when there are several (a schedule has one prompt per line, and a harmful line should
     not hide among benign ones in the embedding stage), then the whole prompt."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines() if not is_blank(line)]
     return (lines if len(lines) > 1 else []) + [text]
 
 
 def require_safe_prompt(text: str, *, where: str = "the prompt") -> str:
-    """Return `text` unchanged when the filter allows it; otherwise raise PromptRejected."""
+    """Return `text` unchanged when the filter allows it; otherwise raise PromptRejected.
+
+    An empty prompt, or one of only invisible characters, is an input error (PromptSafetyError, exit status 2
+    on the command line), as `sora render ""` is, not a refusal.
+    """
     parts = prompt_parts(text)
     for part, verdict in zip(parts, check_prompts(parts), strict=True):
+        if verdict.stage == "empty":
+            raise PromptSafetyError(f"{where}: {verdict.reason}, e.g. 'a red circle moving left'")
         if not verdict.allowed:
             line = f" (in the line {part!r})" if part is not text else ""
             raise PromptRejected(

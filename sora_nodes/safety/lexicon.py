@@ -34,11 +34,21 @@ from ..errors import SoraError
 from .normalize import is_cjk, normalize
 
 CATEGORIES = ("sexual", "violence", "hate", "self_harm", "real_person", "ip")
-REQUIRED_LANGUAGES = ("en", "es", "fr", "de", "zh", "ja")
+# Every category has terms in each language the filter covers (data/languages.json, by speakers).
+REQUIRED_LANGUAGES = (
+    "en", "zh", "hi", "es", "fr", "ar", "bn", "pt", "ru", "ur", "id", "de", "ja", "mr", "te", "tr", "ta", "vi", "ko",
+)  # fmt: skip
 
+# Indic letters, vowel signs and viramas (Devanagari to Sinhala, without the danda sentence marks).
+# Python's \w leaves the signs out, so a word boundary there would fall inside a word ("मार|ी").
+_INDIC = "\u0900-\u0963\u0966-\u0dff"
+_WORD_CHARS = rf"\w{_INDIC}"
+_ARABIC = "\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff"
 # Letters of the spaced scripts. In strict mode a term need only not touch one of these, so a Latin
 # word glued to CJK text ("裸体nude") is still found.
-_SPACED_LETTER = r"a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff"
+_SPACED_LETTER = rf"a-z\u00c0-\u024f\u1e00-\u1eff\u0370-\u03ff\u0400-\u04ff{_ARABIC}{_INDIC}"
+# Arabic writes "and", "with", "for", "like" and "the" onto the next word ("والقتل", "بالسكين").
+_ARABIC_PROCLITICS = "(?:[\u0648\u0641]?(?:[\u0628\u0644\u0643]?\u0627\u0644|\u0644\u0644|[\u0628\u0644\u0643]))?"
 
 
 def load_data(name: str) -> dict:
@@ -77,7 +87,7 @@ class Term:
         return re.compile(self.strict_source)
 
 
-def _body(term: str) -> str:
+def _body(term: str, lang: str = "") -> str:
     words = term.split(" ")
     body = ""
     for n, word in enumerate(words):
@@ -88,7 +98,8 @@ def _body(term: str) -> str:
             # but a one-letter word keeps its space, so "burning a cross" does not find "burning across".
             short = min(len(words[n - 1].rstrip("*")), len(word.rstrip("*"))) < 2
             body += " " if short else " ?"
-        body += piece + (r"\w*" if prefix else "")
+        proclitics = _ARABIC_PROCLITICS if lang == "ar" else ""
+        body += proclitics + piece + (f"[{_WORD_CHARS}]*" if prefix else "")
     return body
 
 
@@ -103,10 +114,10 @@ def _normalized_term(raw: str) -> str:
 
 def compile_term(raw: str, lang: str) -> Term:
     text = _normalized_term(raw)
-    body = _body(text)
+    body = _body(text, lang)
     if any(is_cjk(c) for c in text):
         return Term(text=raw, lang=lang, cjk=True, source=body, strict_source=body)
-    pattern = rf"(?<!\w){body}(?!\w)"
+    pattern = rf"(?<![{_WORD_CHARS}]){body}(?![{_WORD_CHARS}])"
     strict = rf"(?<![{_SPACED_LETTER}]){body}(?![{_SPACED_LETTER}])"
     return Term(text=raw, lang=lang, cjk=False, source=pattern, strict_source=strict, body=body)
 
@@ -126,18 +137,18 @@ def compile_rule(rule: dict, lang: str, where: str) -> Term:
             f"{where}: a rule needs a 'name', two or more 'parts' (lists of terms), an integer 'gap' and an "
             "optional true/false 'clause_end'"
         )
-    bodies = ["|".join(_body(_normalized_term(t)) for t in part) for part in parts]
+    bodies = ["|".join(_body(_normalized_term(t), lang) for t in part) for part in parts]
     cjk = any(is_cjk(c) for part in parts for t in part for c in t)
     if cjk:
         pattern = strict = f".{{0,{gap}}}".join(f"(?:{b})" for b in bodies)
     else:
         # Words in between: letters, digits or the allow-list's "~" mask, each after a separator.
-        filler = rf"(?:[^\w~]+[\w~]+){{0,{gap}}}[^\w~]+"
-        body = filler.join(rf"(?:{b})(?!\w)" for b in bodies)
+        filler = rf"(?:[^{_WORD_CHARS}~]+[{_WORD_CHARS}~]+){{0,{gap}}}[^{_WORD_CHARS}~]+"
+        body = filler.join(rf"(?:{b})(?![{_WORD_CHARS}])" for b in bodies)
         if clause_end:
             # German separable verbs put their prefix last: "sticht ... auf eine Frau ein," not "sticht ein Loch".
             body += r"(?=\s*(?:[,.;:!?)]|$))"
-        pattern = rf"(?<!\w){body}"
+        pattern = rf"(?<![{_WORD_CHARS}]){body}"
         strict = rf"(?<![{_SPACED_LETTER}]){body}"
     text = " … ".join(p[0] for p in parts)
     return Term(text=text, lang=lang, cjk=cjk, source=pattern, strict_source=strict, rule=name)
@@ -148,15 +159,27 @@ class _Matcher:
 
     `fast` puts the word boundaries of all Latin terms around one alternation, which Python's regex
     engine scans some fifty times faster than an alternation of bounded terms; it answers the common
-    "no match". Only on a match is `grouped`, with one group per term, used to name the term.
+    "no match". Only on a match is `grouped`, with one group per term, used to name the term
+    (`term_index`). It shares the boundaries the same way: compiling a letter class once per term costs
+    seconds now that the classes span Arabic and Indic letters too.
     """
 
     def __init__(self, terms: tuple[Term, ...], strict: bool):
-        self.sources = [t.strict_source if strict else t.source for t in terms]
-        latin = [t.body for t in terms if t.body]
-        others = [src for t, src in zip(terms, self.sources, strict=True) if not t.body]
-        before, after = (f"(?<![{_SPACED_LETTER}])", f"(?![{_SPACED_LETTER}])") if strict else (r"(?<!\w)", r"(?!\w)")
-        self.fast_source = "|".join(([f"{before}(?:{'|'.join(latin)}){after}"] if latin else []) + others)
+        sources = [t.strict_source if strict else t.source for t in terms]
+        latin = [i for i, t in enumerate(terms) if t.body]
+        others = [i for i, t in enumerate(terms) if not t.body]
+        letters = _SPACED_LETTER if strict else _WORD_CHARS
+        before, after = f"(?<![{letters}])", f"(?![{letters}])"
+        bounded = [f"{before}(?:{'|'.join(terms[i].body for i in latin)}){after}"] if latin else []
+        self.fast_source = "|".join(bounded + [sources[i] for i in others])
+        grouped = [f"{before}(?:{'|'.join(f'({terms[i].body})' for i in latin)}){after}"] if latin else []
+        self.grouped_source = "|".join(grouped + [f"({sources[i]})" for i in others])
+        # Term bodies hold no capturing groups, so group n is the n-th term in this order.
+        self._order = latin + others
+
+    def term_index(self, m: re.Match[str]) -> int:
+        """The index, in the terms given, of the term whose group matched."""
+        return self._order[m.lastindex - 1]
 
     @functools.cached_property
     def fast(self) -> re.Pattern[str]:
@@ -164,8 +187,7 @@ class _Matcher:
 
     @functools.cached_property
     def grouped(self) -> re.Pattern[str]:
-        # Term bodies hold no capturing groups, so a match's lastindex - 1 indexes the term.
-        return re.compile("|".join(f"({s})" for s in self.sources))
+        return re.compile(self.grouped_source)
 
 
 @dataclass(frozen=True)
@@ -191,7 +213,7 @@ class Lexicon:
             return None
         best = None
         for m in matcher.grouped.finditer(text):
-            term = self.terms[m.lastindex - 1]
+            term = self.terms[matcher.term_index(m)]
             if defer is not None and term.ambiguous and not load_people().near(text, m) and defer(m.group(0)):
                 continue
             if best is None or m.end() - m.start() > best[1].end() - best[1].start():
@@ -235,7 +257,7 @@ def load_lexicons() -> tuple[Lexicon, ...]:
     return tuple(load_lexicon(c) for c in CATEGORIES)
 
 
-_WINDOW_WORD = re.compile(r"[\w~]+")
+_WINDOW_WORD = re.compile(rf"[{_WORD_CHARS}~]+")
 
 
 @dataclass(frozen=True)
@@ -391,7 +413,7 @@ class AllowList:
         found: list[str] = []
 
         def blank(m: re.Match[str]) -> str:
-            phrase = self.phrases[m.lastindex - 1].text
+            phrase = self.phrases[self._matcher.term_index(m)].text
             if phrase not in found:
                 found.append(phrase)
             return " ~ "

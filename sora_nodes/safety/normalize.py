@@ -71,14 +71,46 @@ def strip_format_chars(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
+# Combining marks that carry no letter of their own in any script: accents, strike-throughs, "Zalgo" stacks.
+_GENERIC_MARKS = ((0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F))
+
+
+def _mark_is_accent(mark: str, base: str | None) -> bool:
+    """Is this combining mark an optional accent? Generic ones always are; a script's own marks are
+    accents only on Latin, Greek, Cyrillic and Arabic letters (harakat). Elsewhere they spell the word:
+    Devanagari, Bengali, Tamil and Telugu vowel signs and viramas, kana voicing (か/が)."""
+    o = ord(mark)
+    if any(lo <= o <= hi for lo, hi in _GENERIC_MARKS):
+        return True
+    if base is None:
+        return True
+    b = ord(base)
+    return b < 0x0530 or 0x0600 <= b <= 0x06FF or 0x1E00 <= b <= 0x1FFF
+
+
 def strip_accents(text: str) -> str:
-    """ "désnudo" -> "desnudo". Marks on CJK characters are kept: in kana they change the sound (か/が)."""
+    """ "désnudo" -> "desnudo". A script's own marks on other letters are kept (see `_mark_is_accent`)."""
     out: list[str] = []
     for ch in unicodedata.normalize("NFD", text):
-        if unicodedata.category(ch) == "Mn" and not (out and is_cjk(out[-1])):
+        if unicodedata.category(ch) == "Mn" and _mark_is_accent(ch, out[-1] if out else None):
             continue
         out.append(ch)
     return unicodedata.normalize("NFC", "".join(out))
+
+
+# Characters that show nothing but are not Unicode format characters: Hangul fillers, the braille
+# blank, the combining grapheme joiner and variation selectors (Default_Ignorable_Code_Point).
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5") | frozenset(
+    chr(c) for c in (*range(0x180B, 0x1810), *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0))
+)
+
+
+_BLANK_CATEGORIES = frozenset(("Cc", "Cf", "Zs", "Zl", "Zp"))
+
+
+def is_blank(text: str) -> bool:
+    """Does `text` show nothing: only spaces, control, format (zero-width) or other invisible characters?"""
+    return all(ch.isspace() or ch in _INVISIBLE or unicodedata.category(ch) in _BLANK_CATEGORIES for ch in text)
 
 
 def map_homoglyphs(text: str) -> str:
