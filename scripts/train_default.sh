@@ -1,33 +1,34 @@
 #!/usr/bin/env bash
-# Train the default model v2 (issue 13): the 4x VAE "shapes4" with an edge and frame-difference loss,
-# then the DiT "shapes4" on its latents, both on the procedural shapes world.
+# Train the default model v3 (issue 20): the 4x VAE "shapes4" with an edge and frame-difference loss
+# (v2's, issue 13), then the DiT "shapes4-pos" (v2's DiT plus absolute grid position, lr 1e-3;
+# docs/dit_experiments.md) on its latents, both on the procedural shapes world.
 #
 # One command, resumable at every stage and across machines:
-#   bash scripts/train_default.sh                      # -> runs/default/dit/sora.safetensors
-#   .venv/bin/python scripts/ship_default.py runs/default/dit/sora.safetensors   # scores it, writes models/sora/
+#   bash scripts/train_default.sh                      # -> runs/default-v3/dit/sora.safetensors
+#   .venv/bin/python scripts/ship_default.py runs/default-v3/dit/sora.safetensors   # scores it, writes models/sora/
 # - A stage with a state.pt in runs/default/ continues from it.
 # - On a machine with only the repository (no runs/), the VAE is models/training/vae-shapes4.safetensors
 #   (or the one inside the shipped checkpoint) and the DiT continues, at the step it records, from the
-#   shipped checkpoint if this recipe made it, else from models/training/dit-shapes4.safetensors;
-#   nothing outside git is needed to go on.
+#   shipped checkpoint if this recipe made it, else from models/training/dit-v3.safetensors;
+#   nothing outside git is needed to go on (the 4800 encoded clips are rebuilt, the same ones, in ~30 min).
 # Set DEVICE=cuda on a GPU; DIT_STEPS sets the length of the DiT's learning-rate schedule and
 # DIT_STOP where this run stops on it (the next run continues the same schedule).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUN=${RUN:-runs/default}
+RUN=${RUN:-runs/default-v3}
 DEVICE=${DEVICE:-auto}
 SHIPPED=${SHIPPED:-models/sora/sora-default.safetensors}
 VAE_STEPS=${VAE_STEPS:-1800}
 VAE_LONG_STEPS=${VAE_LONG_STEPS:-700}
-DIT_STEPS=${DIT_STEPS:-8000}
+DIT_STEPS=${DIT_STEPS:-12000}
 DIT_STOP=${DIT_STOP:-$DIT_STEPS}
 VAE_ARGS=(--preset shapes4 --batch 8 --crop 32 --crop-candidates 4 --gradient-weight 1.0 --first-frame-weight 2.0
           --device "$DEVICE")
-DIT_ARGS=(--preset shapes4 --batch 16 --lr 5e-4 --dataset-size 4800 --label-rate 0.2 --eval-every 400
+DIT_ARGS=(--preset shapes4-pos --batch 16 --lr 1e-3 --dataset-size 4800 --label-rate 0.2 --eval-every 1000
           --device "$DEVICE")
 resume() { [ -f "$1/state.pt" ] && echo --resume || true; }
-# exit 0 when the shipped checkpoint was made by this recipe (its DiT and VAE are the shapes4 presets)
-shipped_is_v2() {
+# exit 0 when the shipped checkpoint was made by this recipe (its DiT and VAE are the v3 presets)
+shipped_is_v3() {
     [ -f "$SHIPPED" ] && .venv/bin/python - "$SHIPPED" <<'PY'
 import json, sys
 from sora_nodes.checkpoint import read_metadata
@@ -36,7 +37,7 @@ from sora_nodes.models.vae import VAE_PRESETS
 from sora_nodes.models.config import config_to_json
 meta = read_metadata(sys.argv[1])
 dit, vae = json.loads(meta["dit.config"]), json.loads(meta["vae.config"])
-ok = vae == json.loads(config_to_json(VAE_PRESETS["shapes4"])) and dit["patch_size"] == [1, 4, 4]
+ok = vae == json.loads(config_to_json(VAE_PRESETS["shapes4"])) and dit == json.loads(config_to_json(DIT_PRESETS["shapes4-pos"]))
 sys.exit(0 if ok else 1)
 PY
 }
@@ -46,7 +47,7 @@ COMMITTED_VAE=models/training/vae-shapes4.safetensors  # this recipe's VAE, trai
 if [ ! -f "$VAE" ] && [ ! -f "$RUN/vae/state.pt" ] && [ -f "$COMMITTED_VAE" ]; then
     VAE="$COMMITTED_VAE"
     echo "VAE: using $COMMITTED_VAE"
-elif [ ! -f "$VAE" ] && [ ! -f "$RUN/vae/state.pt" ] && shipped_is_v2; then
+elif [ ! -f "$VAE" ] && [ ! -f "$RUN/vae/state.pt" ] && shipped_is_v3; then
     VAE="$SHIPPED"  # the shipped checkpoint carries the VAE this recipe trained
     echo "VAE: using the one in $SHIPPED"
 elif [ ! -f "$VAE" ] || [ "$(.venv/bin/python -c "import json,sys; from sora_nodes.checkpoint import read_metadata; print(json.loads(read_metadata(sys.argv[1])['training'])['steps_done'])" "$VAE")" -lt $((VAE_STEPS + VAE_LONG_STEPS)) ]; then
@@ -57,10 +58,10 @@ elif [ ! -f "$VAE" ] || [ "$(.venv/bin/python -c "import json,sys; from sora_nod
 fi
 
 START=()
-COMMITTED_DIT=models/training/dit-shapes4.safetensors  # this recipe's DiT after 4000 steps (not shipped yet)
+COMMITTED_DIT=models/training/dit-v3.safetensors  # this recipe's DiT as far as it has trained (resume point)
 if [ -f "$RUN/dit/state.pt" ]; then
     START=(--resume)
-elif shipped_is_v2; then
+elif shipped_is_v3; then
     START=(--init-from "$SHIPPED")
 elif [ -f "$COMMITTED_DIT" ]; then
     START=(--init-from "$COMMITTED_DIT")

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from sora_nodes.diffusion.flow import denoised_from_velocity
-from sora_nodes.evaluate.prompts import load_prompts
+from sora_nodes.evaluate.prompts import load_prompts, prompt_set_path
 from sora_nodes.models.dit import DiT, DiTConfig, dit_preset
 from sora_nodes.recaption import recaption
 from sora_nodes.train.buckets import Bucket, parse_buckets
 from sora_nodes.train.dit_trainer import DiTTrainSettings, object_background_loss, train_dit
-from sora_nodes.train.experiment import ARMS, arm_settings, quick_prompts_path, results_table
+from sora_nodes.train.experiment import ARMS, arm_settings, results_table
 from sora_nodes.train.latent_cache import latent_salience, load_cache
 from sora_nodes.train.sources import WorldSource
 from sora_nodes.world import HELD_OUT, make_clip, object_geometry
@@ -113,11 +113,11 @@ def test_arms_change_only_what_their_name_says():
 
 
 def test_quick_sets_are_24_seen_and_24_held_out_triples_in_new_wordings_the_recaptioner_reads():
-    sets = {name: load_prompts(quick_prompts_path(name)) for name in ("quick_seen", "quick_heldout")}
+    sets = {name: load_prompts(prompt_set_path(name)) for name in ("quick_seen", "quick_heldout")}
     triple = lambda p: (p.expect.color, p.expect.shape, p.expect.motion)  # noqa: E731
     assert {triple(p) for p in sets["quick_heldout"]} == set(HELD_OUT)
     assert len(sets["quick_seen"]) == 24 and not {triple(p) for p in sets["quick_seen"]} & HELD_OUT
-    shipped = {p.prompt for f in ("heldout_prompts", "seen_prompts") for p in load_prompts(quick_prompts_path(f))}
+    shipped = {p.prompt for f in ("heldout_prompts", "seen_prompts") for p in load_prompts(prompt_set_path(f))}
     for prompt in sets["quick_seen"] + sets["quick_heldout"]:
         assert prompt.prompt not in shipped
         obj = recaption(prompt.prompt).scene.objects[0]

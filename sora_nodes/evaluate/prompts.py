@@ -45,8 +45,13 @@ class EvalPrompt:
     expect: Expectation
 
 
+def prompt_set_path(name: str) -> Path:
+    """A shipped prompt set: heldout_prompts, seen_prompts, quick_seen or quick_heldout."""
+    return Path(str(resources.files("sora_nodes.evaluate") / "data" / f"{name}.jsonl"))
+
+
 def heldout_prompts_path() -> Path:
-    return Path(str(resources.files("sora_nodes.evaluate") / "data" / "heldout_prompts.jsonl"))
+    return prompt_set_path("heldout_prompts")
 
 
 def _expectation(raw, where: str) -> Expectation:

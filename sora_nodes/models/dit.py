@@ -77,6 +77,17 @@ DIT_PRESETS: dict[str, DiTConfig] = {
     "shapes4": DiTConfig(
         latent_channels=8, patch_size=(1, 4, 4), hidden_size=256, depth=6, num_heads=4, pooled_text=True
     ),
+    # default model v3: v2 plus absolute grid-position features (docs/dit_experiments.md: on the overfit
+    # gate, motion 13 -> 67 % and shape 39 -> 69 % of a 70 / 70 ceiling at equal CPU minutes)
+    "shapes4-pos": DiTConfig(
+        latent_channels=8,
+        patch_size=(1, 4, 4),
+        hidden_size=256,
+        depth=6,
+        num_heads=4,
+        pooled_text=True,
+        absolute_position=True,
+    ),
     "S": DiTConfig(hidden_size=384, depth=12, num_heads=6),
     "B": DiTConfig(hidden_size=768, depth=12, num_heads=12),
     "L": DiTConfig(hidden_size=1024, depth=24, num_heads=16),

@@ -54,7 +54,7 @@ class DiTTrainSettings:
     stop_after: int | None = None  # end the run at this step without changing the lr schedule of `steps`
     label_rate: float = 0.0  # clips captioned with the terse label instead of the long caption (world data)
     eval_every: int = 0  # score the EMA model on a fixed held-out subset every N steps (0: never)
-    eval_prompts: int = 12
+    eval_prompts: int = 24
     # Flow loss weight 1 + object_weight * salience per latent cell, so the loss is not spent mostly on
     # textured backdrops and camera motion (docs/dit_experiments.md: not yet shown to help).
     object_weight: float = 0.0

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -132,19 +131,15 @@ def training_figures(out_dir: Path) -> dict:
     return figures
 
 
-def quick_prompts_path(name: str) -> Path:
-    return Path(str(resources.files("sora_nodes.evaluate") / "data" / f"{name}.jsonl"))
-
-
 def quick_eval(model_path: str | Path, *, device: str = "cpu") -> dict:
     """Colour, shape and motion on 24 seen and 24 held-out triples in new wordings: 1 seed, 64x64,
     20 euler steps, cfg 5, through the recaptioner, as a user renders."""
-    from ..evaluate.prompts import load_prompts
+    from ..evaluate.prompts import load_prompts, prompt_set_path
     from ..evaluate.run import evaluate
 
     out = {}
     for name in QUICK_SETS:
-        report = evaluate(load_prompts(quick_prompts_path(name)), "model", model_path=model_path, device=device)
+        report = evaluate(load_prompts(prompt_set_path(name)), "model", model_path=model_path, device=device)
         out[name.removeprefix("quick_")] = {k: round(report["accuracy"][k], 3) for k in ("color", "shape", "motion")}
     return out
 

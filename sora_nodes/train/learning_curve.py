@@ -14,12 +14,12 @@ SCORED = ("color", "shape", "motion")
 
 
 def score_checkpoint(model_path: Path, n_prompts: int, *, device="cpu") -> dict:
-    """colour / shape / motion / count accuracy of `n_prompts` shipped held-out prompts spread evenly
-    over the set (it is sorted by colour, so the first few would all ask for black)."""
-    from ..evaluate.prompts import load_prompts
+    """colour / shape / motion / count accuracy of `n_prompts` of the quick eval's 24 held-out triples
+    (docs/dit_experiments.md), spread evenly over the set; all 24 make the curve the quick eval's."""
+    from ..evaluate.prompts import load_prompts, prompt_set_path
     from ..evaluate.run import evaluate
 
-    prompts = load_prompts(None)
+    prompts = load_prompts(prompt_set_path("quick_heldout"))
     subset = [prompts[i * len(prompts) // n_prompts] for i in range(min(n_prompts, len(prompts)))]
     report = evaluate(subset, "model", model_path=model_path, device=device)
     return {k: report["accuracy"][k] for k in (*SCORED, "count")}
