@@ -1,6 +1,7 @@
 """Render a few prompts with the default model into one PNG grid (docs/contact_sheet.png).
 
-    .venv/bin/python scripts/contact_sheet.py [--model PATH [--model NAME=PATH ...]] [-o docs/contact_sheet.png] [PROMPT ...]
+    .venv/bin/python scripts/contact_sheet.py [--model PATH [--model NAME=PATH ...]] [-o docs/contact_sheet.png]
+        [PROMPT ...]
 
 Each prompt gets a row of the world's ground truth for the recaptioned scene, then one row per
 model: its render with the default settings (20 euler steps, cfg 5, seed 0), every 4th frame of 17.
@@ -13,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sora_nodes.atomic import atomic_path
 from sora_nodes.bundle import default_model_path, load_sora_model
-from sora_nodes.pipeline import SamplingSettings, generate
+from sora_nodes.io.atomic import atomic_path
+from sora_nodes.pipeline.generate import SamplingSettings, generate
 from sora_nodes.recaption import recaption
 from sora_nodes.world import render_scene
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import cv2
 
-from sora_nodes.atomic import atomic_path
-from sora_nodes.video_io import write_video
+from sora_nodes.io.atomic import atomic_path
+from sora_nodes.io.video import write_video
 from sora_nodes.world import ObjectSpec, SceneSpec, make_clip
 
 ROOT = Path(__file__).resolve().parent.parent

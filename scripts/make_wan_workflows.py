@@ -35,7 +35,7 @@ SCHEDULE = "20: the lantern rises above the rooftops\n40: dawn breaks over the c
 
 
 def wan_graph(name: str, ui: dict) -> dict:
-    from sora_nodes.wan_loader import WAN_NEGATIVE_PROMPT
+    from sora_nodes.families.wan import WAN_NEGATIVE_PROMPT
 
     ui = copy.deepcopy(ui)
     for node in ui["nodes"]:
@@ -64,16 +64,15 @@ def api_graph(ui: dict, where: str) -> dict:
     """The API form, converted by the same code `sora run` uses, against the real node classes."""
     import tempfile
 
-    from sora_nodes.comfy import NODE_DISPLAY_NAME_MAPPINGS
-    from sora_nodes.comfy.host import HeadlessHost, use_host
-    from sora_nodes.runner import default_mapping
-    from sora_nodes.workflow import ui_to_api
+    from sora_nodes.comfy import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+    from sora_nodes.graph.host import HeadlessHost, use_host
+    from sora_nodes.graph.workflow import ui_to_api
 
     with tempfile.TemporaryDirectory() as models, use_host(HeadlessHost(weights=Path(models))):
         for folder, name in zip(("diffusion_models", "vae", "text_encoders"), FILES, strict=True):
             (Path(models) / folder).mkdir()
             (Path(models) / folder / name).touch()  # listed by the loader's combos, never read
-        graph = ui_to_api(ui, default_mapping(), where)
+        graph = ui_to_api(ui, NODE_CLASS_MAPPINGS, where)
     titles = {str(n["id"]): n.get("title", NODE_DISPLAY_NAME_MAPPINGS[n["type"]]) for n in ui["nodes"]}
     for node_id, node in graph.items():  # what the frontend's Export (API) writes
         node["_meta"] = {"title": titles[node_id]}

@@ -17,9 +17,9 @@ import torch
 
 from .checkpoint import Architecture, load_checkpoint, save_checkpoint
 from .errors import CheckpointError
-from .latent_format import LatentFormat
 from .models.config import preset
 from .models.dit import DiT, DiTConfig, dit_preset
+from .models.latent_format import LatentFormat
 from .models.text import FILE_TEXT_ENCODERS, TEXT_ENCODERS
 from .models.vae import VAE_PRESETS, VAEConfig, VideoVAE
 
@@ -115,6 +115,12 @@ def save_sora_model(path: str | os.PathLike, model: SoraModel, *, training: dict
     return save_checkpoint(path, {"dit": model.dit, "vae": model.vae}, metadata=metadata)
 
 
+def load_frozen_vae(path: str | os.PathLike, device) -> VideoVAE:
+    """The VAE of a whole model or of a VAE-only checkpoint (`sora train vae`), frozen for training and scoring."""
+    networks, _ = load_checkpoint(path, {"vae": ARCHITECTURES["vae"]}, device=device)
+    return networks["vae"].eval().requires_grad_(False)
+
+
 def require_model_file(path: Path) -> None:
     if not path.exists():
         raise CheckpointError(
@@ -148,17 +154,7 @@ def _check_metadata(path: Path, metadata: dict[str, str]) -> None:
 def load_sora_model(path: str | os.PathLike, *, device="cpu", dtype: torch.dtype | None = None) -> SoraModel:
     path = Path(path)
     require_model_file(path)
-    try:
-        networks, metadata = load_checkpoint(path, ARCHITECTURES, device=device)
-    except CheckpointError:
-        from .wan_loader import is_wan_diffusion_model
-
-        if is_wan_diffusion_model(path):
-            raise CheckpointError(
-                f"{path} is a Wan 2.1 diffusion model, not a Sora checkpoint: put it in models/diffusion_models/ "
-                "and load it with the Sora Wan 2.1 Loader (SoraWanLoader); `sora render --model` takes it as it is"
-            ) from None
-        raise
+    networks, metadata = load_checkpoint(path, ARCHITECTURES, device=device)
     _check_metadata(path, metadata)
     model = SoraModel(
         networks["dit"], networks["vae"], metadata.get("text_encoder", DEFAULT_TEXT_ENCODER), metadata, path

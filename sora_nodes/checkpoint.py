@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,29 +24,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from .atomic import atomic_path
 from .errors import CheckpointError, SoraError
+from .io.atomic import atomic_path
+from .io.device import check_weights_fit
 from .models.config import config_from_json, config_to_json
-from .render_budget import check_weights_fit
+from .models.weights import DTYPES, read_header
 
 FORMAT = "sora-nodes/1"
-
-# The safetensors dtype names we can load. Others (U16, U32, U64, complex, ...) are refused.
-DTYPES = {
-    "F64": torch.float64,
-    "F32": torch.float32,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "F8_E4M3": torch.float8_e4m3fn,
-    "F8_E5M2": torch.float8_e5m2,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I16": torch.int16,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
-MAX_HEADER_BYTES = 100_000_000  # the limit the safetensors library itself enforces
 
 
 @dataclass(frozen=True)
@@ -94,69 +77,6 @@ def save_checkpoint(
     return path
 
 
-def _read_header(path: Path) -> tuple[dict[str, dict], dict[str, str]]:
-    """Parse a safetensors header ourselves: tensor table and metadata, with precise errors."""
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        n = int.from_bytes(head, "little")
-        if len(head) < 8 or n < 2 or n > MAX_HEADER_BYTES:
-            # torch.save writes a zip ("PK") or a raw pickle (protocol opcode 0x80).
-            if head.startswith((b"PK\x03\x04", b"\x80")):
-                raise CheckpointError(
-                    f"{path} is a PyTorch pickle checkpoint (.ckpt/.pt/.bin); sora-nodes loads only .safetensors "
-                    "files, because unpickling can run arbitrary code"
-                )
-            raise CheckpointError(f"{path} is not a safetensors file; sora-nodes checkpoints are .safetensors files")
-        if 8 + n > size:
-            raise CheckpointError(
-                f"{path} is truncated (its header alone needs {8 + n} bytes, the file has {size}); "
-                "download or copy it again"
-            )
-        raw = f.read(n)
-    try:
-        if not raw.startswith(b"{"):
-            raise ValueError("a safetensors header is a JSON object")
-        table = json.loads(raw)
-        meta = table.pop("__metadata__", None) or {}
-        end = max((int(t["data_offsets"][1]) for t in table.values()), default=0)
-        if not all(isinstance(v, str) for v in meta.values()):
-            raise ValueError("metadata values must be strings")
-    except (UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
-        raise CheckpointError(
-            f"{path} is not a safetensors file (unreadable header); sora-nodes checkpoints are .safetensors files"
-        ) from None
-    if 8 + n + end > size:
-        raise CheckpointError(
-            f"{path} is truncated ({size} bytes, its header promises {8 + n + end}); download or copy it again"
-        )
-    for key, entry in table.items():
-        _check_entry(path, key, entry)
-    return table, meta
-
-
-def _check_entry(path: Path, key: str, entry: Any) -> None:
-    """A tensor's shape must account for exactly its bytes: the shapes are what the configs are checked
-    against, so a header that lies about them must not get that far."""
-    try:
-        shape, dtype, (start, stop) = entry["shape"], entry["dtype"], entry["data_offsets"]
-        ok = isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-        ok = ok and isinstance(start, int) and isinstance(stop, int) and 0 <= start <= stop
-    except (TypeError, KeyError, ValueError):
-        ok = False
-    if not ok:
-        raise CheckpointError(
-            f"{path} is damaged: the header entry of tensor {key!r} is malformed; copy the file again"
-        )
-    if dtype in DTYPES and math.prod(shape) * DTYPES[dtype].itemsize != stop - start:
-        raise CheckpointError(
-            f"{path} is a damaged or mismatched checkpoint: tensor {key!r} claims shape {shape} ({dtype}) but holds "
-            f"{stop - start} bytes; copy the file again"
-        )
-
-
 def _check_format(path: Path, meta: dict[str, str]) -> list[str]:
     fmt = meta.get("format")
     if fmt is None:
@@ -177,7 +97,7 @@ def _check_format(path: Path, meta: dict[str, str]) -> list[str]:
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The metadata of a sora-nodes checkpoint, reading only the header."""
     path = Path(path)
-    _, meta = _read_header(path)
+    _, meta = read_header(path)
     _check_format(path, meta)
     return meta
 
@@ -250,7 +170,7 @@ def load_checkpoint(
     path = Path(path)
     if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise SoraError(f"dtype must be a floating torch dtype such as torch.float16 or torch.bfloat16, got {dtype!r}")
-    table, meta = _read_header(path)
+    table, meta = read_header(path)
     stored = _check_format(path, meta)
     modules = {}
     for name, arch in architectures.items():

@@ -41,16 +41,6 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def pick_device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SoraError(f"--device {name} was asked for but torch sees no CUDA device; use --device cpu")
-    return torch.device(name)
-
-
 RENDER_ARGUMENTS = {  # node input -> the `sora render` argument that sets it
     "prompt": "the prompt",
     "text": "--negative",
@@ -84,61 +74,12 @@ def _as_arguments(error: WorkflowError) -> str:
     return "; ".join(by_argument.values())
 
 
-def wan_files(model: Path, args) -> tuple[Path, Path, Path]:
-    """(diffusion model, VAE, text encoder) of a Wan render: --vae and --text-encoder, else the files that
-    lie beside the model (its release folder, or ComfyUI's models/ tree)."""
-    from .wan_loader import release_parts
-
-    found = release_parts(model if model.is_file() else model / "diffusion_pytorch_model.safetensors")
-    vae = args.vae or (found[0] if found else None)
-    text = args.text_encoder or (found[1] if found else None)
-    if vae is None or text is None:
-        raise SoraError(
-            f"{model} is a Wan 2.1 diffusion model; say where its VAE and text encoder are with --vae "
-            "(wan_2.1_vae.safetensors or Wan2.1_VAE.pth) and --text-encoder (umt5_xxl_*.safetensors or "
-            "models_t5_umt5-xxl-enc-bf16.pth), or keep them in ComfyUI's models/vae/ and models/text_encoders/"
-        )
-    return model, vae, text
-
-
-WAN_FOLDERS = ("diffusion_models", "vae", "text_encoders")
-
-
-def _render_defaults() -> dict[str, dict]:
-    from .wan_loader import WAN_NEGATIVE_PROMPT
-
-    return {
-        "sora": {"size": (64, 64), "frames": 17, "fps": 8.0, "steps": 20, "sampler": "euler", "negative": ""},
-        # Wan 2.1's own: 480p, 5 s at 16 fps, its sampler (UniPC) and its default negative prompt
-        "wan": {
-            "size": (832, 480), "frames": 81, "fps": 16.0, "steps": 30, "sampler": "unipc",
-            "negative": WAN_NEGATIVE_PROMPT,
-        },
-    }  # fmt: skip
-
-
-def wan_root(wan: tuple[Path, Path, Path] | None) -> Path | None:
-    """The models/ folder the three Wan files lie in, each in its ComfyUI subfolder, if they do."""
-    if wan is None:
-        return None
-    root = wan[0].resolve().parent.parent
-    inside = all(p.resolve().parent == root / folder for p, folder in zip(wan, WAN_FOLDERS, strict=True))
-    return root if inside else None
-
-
-def wan_names(wan: tuple[Path, Path, Path]) -> list[str]:
-    """How the render's graph names the Wan files: as ComfyUI lists them when they lie in its folders
-    (the graph then opens in ComfyUI as is, and stores no private paths), else by absolute path."""
-    root = wan_root(wan)
-    return [p.name if root else str(p.resolve()) for p in wan]
-
-
 def check_model_path(path: Path) -> None:
     """Refuse a --model that is no file to read weights from by what it is: a device or a pipe (sniffing one
     for a Wan header could hang on a pipe), or an empty file. A folder passes (a Wan release folder is one),
     and so does a missing file: loading it says so, after the prompt filter has had its say."""
     from .errors import CheckpointError
-    from .file_kind import file_kind
+    from .io.file_kind import file_kind
 
     try:
         info = path.stat()
@@ -167,11 +108,11 @@ def check_render_arguments(args, graph: dict, host):
     settings. The checks are the ones the render itself runs, called early: the settings' own, the clip's
     shape in the geometry the graph's empty latent imposes on every model, and the graph against its
     nodes' schemas (--steps at most 1000, --fps at least 1, ...), named by argument."""
-    from .comfy.host import use_host
-    from .latent_format import SORA_LATENT
-    from .pipeline import SamplingSettings, check_clip
-    from .runner import default_mapping
-    from .workflow import validate
+    from .comfy import NODE_CLASS_MAPPINGS
+    from .graph.host import use_host
+    from .graph.workflow import validate
+    from .models.latent_format import SORA_LATENT
+    from .pipeline.generate import SamplingSettings, check_clip
 
     settings = SamplingSettings(
         steps=args.steps,
@@ -185,7 +126,7 @@ def check_render_arguments(args, graph: dict, host):
     check_clip(SORA_LATENT, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
     with use_host(host):  # the loader's file names are judged against the host's folders
         try:
-            validate(graph, default_mapping(), "the render graph")
+            validate(graph, NODE_CLASS_MAPPINGS, "the render graph")
         except WorkflowError as e:
             # The loader's inputs are the model files; loading them judges them, with the precise reason.
             errors = [error for error in e.errors if not error.startswith(f"node {LOADER_NODE} (")]
@@ -199,17 +140,19 @@ def cmd_render(args) -> int:
     one computation, so `sora run` of that graph gives the same video."""
     import tempfile
 
-    from .atomic import move_into_place
     from .bundle import MODELS_DIR, checkpoint_name, default_model_path
-    from .comfy.host import HeadlessHost, Interrupted
-    from .graphs import text_to_video_graph, wan_loader_node
-    from .model_cache import cached_sora_model, cached_wan_model
-    from .output_files import check_output_file
-    from .pipeline import check_budget, check_request
+    from .comfy import NODE_CLASS_MAPPINGS
+    from .families import family_of, sora, wan
+    from .families.cache import cached_sora_model, cached_wan_model
+    from .graph.host import HeadlessHost, Interrupted
+    from .graph.runner import run_workflow
+    from .graph.templates import text_to_video_graph, wan_loader_node
+    from .io.atomic import move_into_place
+    from .io.device import pick_device
+    from .io.output_files import check_output_file
+    from .pipeline.generate import check_budget, check_request
     from .recaption import recaption
-    from .runner import run_workflow
     from .safety.gate import require_safe_prompt
-    from .wan_loader import is_wan_diffusion_model
 
     if not args.prompt.strip():
         raise SoraError('the prompt is empty; describe the video, e.g. sora render "a red circle moving left"')
@@ -218,24 +161,24 @@ def cmd_render(args) -> int:
     output = check_output_file(args.output, overwrite=args.overwrite)
     model_path = Path(args.model or default_model_path())
     check_model_path(model_path)
-    wan = wan_files(model_path, args) if is_wan_diffusion_model(model_path) else None
-    if wan is None and model_path.is_dir():
+    wan_paths = wan.wan_files(model_path, args.vae, args.text_encoder) if family_of(model_path) == "wan" else None
+    if wan_paths is None and model_path.is_dir():
         raise SoraError(
             f"--model {model_path} is a folder without a Wan 2.1 diffusion model in it; pass a .safetensors "
             "checkpoint, or a Wan 2.1 release folder"
         )
-    for name, value in _render_defaults()["sora" if wan is None else "wan"].items():
+    for name, value in (sora if wan_paths is None else wan).RENDER_DEFAULTS.items():
         if getattr(args, name) is None:  # what the user left out takes the model family's own default
             setattr(args, name, value)
     width, height = args.size
     device = pick_device(args.device)
     # the recaptioner writes the captions our own model was trained on; Wan reads the prompt as written
-    rewrite = not args.no_recaption and wan is None
+    rewrite = not args.no_recaption and wan_paths is None
     graph = text_to_video_graph(
         args.prompt,
         negative=args.negative,
         ckpt_name=checkpoint_name(model_path),
-        loader=None if wan is None else wan_loader_node(*wan_names(wan), args.weight_dtype),
+        loader=None if wan_paths is None else wan_loader_node(*wan.wan_names(wan_paths), args.weight_dtype),
         recaption=rewrite,
         width=width,
         height=height,
@@ -256,7 +199,7 @@ def cmd_render(args) -> int:
     host = HeadlessHost(
         output=output.parent,  # the render's own hidden folder once it starts
         models=[MODELS_DIR if in_models else model_path.resolve().parent],
-        weights=wan_root(wan) or MODELS_DIR.parent,
+        weights=wan.wan_root(wan_paths) or MODELS_DIR.parent,
         quiet=args.quiet,
         compute=device,
     )
@@ -265,10 +208,10 @@ def cmd_render(args) -> int:
     if not args.quiet:  # says once which attention backend "auto" chose
         logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
     # the graph's loader node gets this same object; one model per process, so no load news
-    if wan is None:
+    if wan_paths is None:
         model = cached_sora_model(model_path, device, announce=False)
     else:
-        model = cached_wan_model(wan[0], wan[1], device, args.weight_dtype)
+        model = cached_wan_model(wan_paths[0], wan_paths[1], device, args.weight_dtype)
     # the model's own geometry may ask more than the graph's; refuse before the graph loads the text encoder
     latent = check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
     check_budget(model, latent, settings, frames=args.frames, decode_tile=args.vae_tile)
@@ -284,7 +227,7 @@ def cmd_render(args) -> int:
     with work_dir as work:
         host.output = Path(work)
         try:
-            (saved,) = run_workflow(graph, host=host, where="the render graph")
+            (saved,) = run_workflow(graph, mapping=NODE_CLASS_MAPPINGS, host=host, where="the render graph")
         except Interrupted:
             raise KeyboardInterrupt from None
         except WorkflowError as e:  # a value outside a node's range: name the argument, not the node
@@ -306,9 +249,9 @@ def cmd_render(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .comfy.host import HeadlessHost
-    from .output_files import check_output_folder
-    from .workflow import load_workflow
+    from .graph.host import HeadlessHost
+    from .graph.workflow import load_workflow
+    from .io.output_files import check_output_folder
 
     output = check_output_folder(args.output)
     path = args.workflow
@@ -334,12 +277,13 @@ def cmd_run(args) -> int:
 
 
 def _run_graph(args, path, graph, host) -> int:
-    from .comfy.host import Interrupted, use_host
-    from .runner import default_mapping, run_workflow
-    from .safety.graph_guard import guard_graph
-    from .workflow import ConversionError, apply_overrides, ui_to_api, workflow_format
+    from .comfy import NODE_CLASS_MAPPINGS
+    from .graph.guard import guard_graph
+    from .graph.host import Interrupted, use_host
+    from .graph.runner import run_workflow
+    from .graph.workflow import ConversionError, apply_overrides, ui_to_api, workflow_format
 
-    mapping = default_mapping()
+    mapping = NODE_CLASS_MAPPINGS
     ui = None
     with use_host(host):  # combo choices (models, input videos) come from the host's folders
         if workflow_format(graph, str(path)) == "ui":
@@ -523,8 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--seed", type=int, default=0)
     init.set_defaults(func=cmd_init_checkpoint)
 
-    bench = sub.add_parser("bench", help="benchmarks: sora bench attention|render|wan-dit [--json] ...")
-    bench.add_argument("what", choices=("attention", "render", "wan-dit"))
+    bench = sub.add_parser(
+        "bench", help="benchmarks: sora bench attention|render|wan-dit|watermark|train-precision [--json] ..."
+    )
+    bench.add_argument("what", choices=("attention", "render", "wan-dit", "watermark", "train-precision"))
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
 

@@ -39,7 +39,7 @@ def c2pa_credentials_in_a_temporary_config(tmp_path_factory):
 def loaded():
     """SoraCheckpointLoader's outputs for the shipped default model: (model, vae, text encoder)."""
     from sora_nodes.comfy import NODE_CLASS_MAPPINGS
-    from sora_nodes.comfy.host import HeadlessHost, use_host
+    from sora_nodes.graph.host import HeadlessHost, use_host
 
     with use_host(HeadlessHost(quiet=True)):
         return NODE_CLASS_MAPPINGS["SoraCheckpointLoader"]().load("sora-default.safetensors")

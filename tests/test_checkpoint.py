@@ -136,7 +136,7 @@ def test_pickle_checkpoints_are_refused(tmp_path, zipfile):
 
 
 def test_text_and_video_files_are_not_safetensors(tmp_path):
-    from sora_nodes.video_io import write_video
+    from sora_nodes.io.video import write_video
 
     text = tmp_path / "notes.safetensors"
     text.write_text("not a model\n")

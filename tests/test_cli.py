@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sora_nodes.video_io import read_video
+from sora_nodes.io.video import read_video
 
 SORA = Path(sys.executable).with_name("sora")
 
@@ -100,8 +100,8 @@ def test_bad_prompt_or_model_file_exit_nonzero_with_one_line(tiny_checkpoint, tm
 
 def test_a_render_too_big_for_this_machine_is_refused_before_any_work(tmp_path):
     from sora_nodes.bundle import default_model_path, load_sora_model
-    from sora_nodes.pipeline import check_request
-    from sora_nodes.render_budget import available_bytes, estimate_render
+    from sora_nodes.pipeline.budget import available_bytes, estimate_render
+    from sora_nodes.pipeline.generate import check_request
 
     model = load_sora_model(default_model_path())
     need = estimate_render(

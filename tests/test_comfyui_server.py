@@ -24,7 +24,7 @@ from comfyui_host import (
 from shipped_workflows import FPS, OUTPUT_FRAMES, SIZE, WORKFLOWS
 
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS
-from sora_nodes.video_io import read_video, read_video_tags
+from sora_nodes.io.video import read_video, read_video_tags
 
 DEFAULT_MODEL = "sora-default.safetensors"
 COMBO = list  # object_info gives a combo's options where other inputs give a type name
@@ -354,7 +354,7 @@ def test_a_rejected_schedule_line_stops_a_long_video(server):
 def test_frames_the_classifier_flags_stop_before_the_save_node(server):
     from test_frame_safety import over_scored_frame
 
-    from sora_nodes.video_io import write_video
+    from sora_nodes.io.video import write_video
 
     write_video(server.input / "sora_flagged.mp4", over_scored_frame().expand(9, -1, -1, -1).contiguous(), FPS)
     prompt = {

@@ -7,7 +7,7 @@ import torch
 
 from sora_nodes.bundle import default_model_path, load_sora_model
 from sora_nodes.checkpoint import read_metadata
-from sora_nodes.pipeline import SamplingSettings, generate
+from sora_nodes.pipeline.generate import SamplingSettings, generate
 from sora_nodes.recaption import recaption
 
 MAX_BYTES = 40 * 1024 * 1024

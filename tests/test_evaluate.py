@@ -21,8 +21,8 @@ from sora_nodes.evaluate import (
     score_clip,
 )
 from sora_nodes.evaluate.run import untrained_like
+from sora_nodes.io.video import read_video, write_video
 from sora_nodes.recaption import recaption
-from sora_nodes.video_io import read_video, write_video
 from sora_nodes.world import (
     CAMERAS,
     HELD_OUT,
@@ -330,11 +330,13 @@ def test_the_vae_source_scores_the_latent_ceiling_with_psnr_per_frame(tiny_check
 
 
 def test_the_text_can_be_the_terse_label_instead_of_the_caption(tiny_checkpoint, heldout, monkeypatch):
-    import sora_nodes.pipeline as pipeline
+    import sora_nodes.pipeline.generate as pipeline
 
     fed = []
     real = pipeline.generate
-    monkeypatch.setattr(pipeline, "generate", lambda model, prompt, **kw: fed.append(prompt) or real(model, prompt, **kw))
+    monkeypatch.setattr(
+        pipeline, "generate", lambda model, prompt, **kw: fed.append(prompt) or real(model, prompt, **kw)
+    )
     report = evaluate(heldout[:1], "model", model_path=tiny_checkpoint, steps=1, cfg=1.0, text="label")
     want = heldout[0].expect
     assert fed == [f"{want.color} {want.shape} {LABEL_MOTION[want.motion]}"] and report["settings"]["text"] == "label"

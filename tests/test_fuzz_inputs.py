@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sora_nodes.bundle import load_sora_model
 from sora_nodes.cli import main
 from sora_nodes.errors import SoraError
-from sora_nodes.video_io import read_video
+from sora_nodes.io.video import read_video
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_SECONDS = 120  # a case still running after this is a hang
@@ -317,9 +317,9 @@ def wan_bytes(tmp_path_factory):
 
 
 def _load_wan(kind: str, path: Path):
-    from sora_nodes.model_cache import cached_umt5
+    from sora_nodes.families.cache import cached_umt5
+    from sora_nodes.families.wan import load_wan_dit
     from sora_nodes.models.wan_vae import load_wan_vae
-    from sora_nodes.wan_loader import load_wan_dit
 
     if kind == "diffusion_models":
         return load_wan_dit(path)
@@ -332,7 +332,7 @@ def _load_wan(kind: str, path: Path):
 @given(data=st.data())
 def test_fuzzed_wan_files(data, wan_bytes, tmp_path):
     """Damaged DiT, VAE and umT5 files, as ComfyUI's folders hold them: a one-line error, or a network that runs."""
-    from sora_nodes.model_cache import clear_model_cache
+    from sora_nodes.families.cache import clear_model_cache
 
     kind = data.draw(st.sampled_from(WAN_KINDS))
     path = fresh(tmp_path) / f"{kind}.safetensors"

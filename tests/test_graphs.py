@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from sora_nodes.graphs import text_to_video_graph
-from sora_nodes.video_io import read_video, read_video_tags
+from sora_nodes.graph.templates import text_to_video_graph
+from sora_nodes.io.video import read_video, read_video_tags
 
 ROOT = Path(__file__).resolve().parent.parent
 SORA = Path(sys.executable).parent / "sora"

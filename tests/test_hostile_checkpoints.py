@@ -109,8 +109,8 @@ def test_numeric_metadata_is_checked_when_the_model_loads(tiny_checkpoint, tmp_p
 def test_a_wan_file_with_a_stray_layer_index_is_refused_before_building(tmp_path):
     """Wan files carry no config: the layer count is read off the key names, so one stray key could ask
     for 100000 blocks."""
+    from sora_nodes.families.wan import load_wan_dit
     from sora_nodes.models.wan_dit import WanDiT, wan_dit_preset
-    from sora_nodes.wan_loader import load_wan_dit
 
     weights = {k: v.contiguous() for k, v in WanDiT(wan_dit_preset("tiny")).state_dict().items()}
     weights["blocks.99999.norm3.weight"] = torch.zeros(1)

@@ -24,11 +24,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sora_nodes.atomic import atomic_path, move_into_place
 from sora_nodes.cli import main
 from sora_nodes.errors import SoraError
-from sora_nodes.output_files import resolve_prefix
-from sora_nodes.video_io import read_video
+from sora_nodes.io.atomic import atomic_path, move_into_place
+from sora_nodes.io.output_files import resolve_prefix
+from sora_nodes.io.video import read_video
 
 ROOT = Path(__file__).resolve().parent.parent
 SORA = Path(sys.executable).with_name("sora")

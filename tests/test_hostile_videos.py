@@ -15,8 +15,8 @@ from memory_limit import GIB, address_space_limit
 
 from sora_nodes.cli import main
 from sora_nodes.errors import ResourceError, ShapeError, SoraError
-from sora_nodes.video_io import MAX_PIXELS, read_video, read_video_tags, write_video
-from sora_nodes.video_tags import MARKER_KEY, MAX_TAG_BYTES
+from sora_nodes.io.video import MAX_PIXELS, read_video, read_video_tags, write_video
+from sora_nodes.io.video_tags import MARKER_KEY, MAX_TAG_BYTES
 
 BOMB_SIDE, BOMB_FRAMES = 8192, 60
 

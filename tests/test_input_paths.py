@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from sora_nodes.cli import main
-from sora_nodes.comfy.host import HeadlessHost
 from sora_nodes.errors import SoraError
-from sora_nodes.video_io import read_video, write_video
+from sora_nodes.graph.host import HeadlessHost
+from sora_nodes.io.video import read_video, write_video
 
 FLAG = "--allow-absolute-inputs"
 

@@ -36,7 +36,7 @@ ENTRY_MODULES = {"__init__.py", "custom_nodes/sora_nodes/__init__.py"}  # they i
 
 def project_files() -> list[Path]:
     files = []
-    for folder in ("sora_nodes", "tests", "bench", "scripts", "custom_nodes"):
+    for folder in ("sora_nodes", "tests", "scripts", "custom_nodes"):
         files += (ROOT / folder).rglob("*.py")
     return sorted(p for p in [*files, ROOT / "__init__.py"] if not p.relative_to(ROOT).as_posix().startswith(ALLOWED))
 
@@ -67,6 +67,6 @@ def test_core_imports_without_comfyui_present():
     import sys
 
     assert not any(name in sys.modules for name in ("folder_paths", "comfy.model_management"))
-    for module in ("sora_nodes.pipeline", "sora_nodes.cli", "sora_nodes.bundle", "sora_nodes.comfy"):
+    for module in ("sora_nodes.pipeline.generate", "sora_nodes.cli", "sora_nodes.bundle", "sora_nodes.comfy"):
         importlib.import_module(module)
     assert "folder_paths" not in sys.modules

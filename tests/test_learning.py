@@ -8,9 +8,9 @@ import torch
 from sora_nodes.bundle import new_sora_model
 from sora_nodes.diffusion.conditioning import no_condition
 from sora_nodes.diffusion.flow import add_noise, flow_matching_loss, sample_sigmas_logit_normal, sigma_schedule
+from sora_nodes.diffusion.noise import seeded_noise
 from sora_nodes.diffusion.samplers import get_sampler
-from sora_nodes.noise import seeded_noise
-from sora_nodes.pipeline import flow_denoiser
+from sora_nodes.pipeline.generate import flow_denoiser
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS as NODES
-from sora_nodes.comfy.host import HeadlessHost, Interrupted, use_host
 from sora_nodes.errors import ShapeError, SoraError
-from sora_nodes.video_io import read_video, read_video_tags, write_video
+from sora_nodes.graph.host import HeadlessHost, Interrupted, use_host
+from sora_nodes.io.video import read_video, read_video_tags, write_video
 
 CONTRACT = {  # class -> (input socket types by name, output types); the frontend colours links by these
     "SoraCheckpointLoader": ({"ckpt_name": "COMBO"}, ("SORA_MODEL", "SORA_VAE", "SORA_TEXT_ENCODER")),
@@ -225,8 +225,8 @@ def test_sampler_reports_each_step_with_a_preview_of_the_middle_frame(loaded, pr
 
 
 def test_preview_projection_tracks_the_decoded_colours(loaded):
-    from sora_nodes.pipeline import encode_frames
-    from sora_nodes.preview import latent_rgb, preview_image
+    from sora_nodes.pipeline.generate import encode_frames
+    from sora_nodes.pipeline.preview import latent_rgb, preview_image
     from sora_nodes.world.clip import make_clip
 
     frames = torch.from_numpy(make_clip(99, width=64, height=64, frames=17).frames).float() / 255

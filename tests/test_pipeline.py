@@ -5,7 +5,7 @@ import torch
 
 from sora_nodes.diffusion.conditioning import known_frames
 from sora_nodes.errors import ShapeError, SoraError
-from sora_nodes.pipeline import SamplingSettings, decode_latent, encode_prompt, generate, sample_latent
+from sora_nodes.pipeline.generate import SamplingSettings, decode_latent, encode_prompt, generate, sample_latent
 
 FAST = SamplingSettings(steps=3, cfg=3.0)
 
@@ -143,7 +143,7 @@ def test_bf16_precision_runs_the_dit_in_bf16_and_stays_close(tiny_model, text_en
 
 
 def test_encode_frames_is_the_inverse_layout_of_decode_latent(tiny_model):
-    from sora_nodes.pipeline import encode_frames
+    from sora_nodes.pipeline.generate import encode_frames
 
     frames = torch.rand(9, 32, 56, 3)
     latent = encode_frames(tiny_model.vae, frames)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from sora_nodes.errors import SoraError
+from sora_nodes.io.video import read_video, write_video
 from sora_nodes.provenance import (
     TRAINED_ALGORITHMIC_MEDIA,
     c2pa_dir,
@@ -21,7 +22,6 @@ from sora_nodes.provenance import (
     sign_video,
     verify,
 )
-from sora_nodes.video_io import read_video, write_video
 
 SORA = Path(sys.executable).parent / "sora"
 

@@ -8,20 +8,20 @@ import textwrap
 import pytest
 import torch
 
-from sora_nodes import render_budget
 from sora_nodes.bundle import default_model_path, load_sora_model
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS
 from sora_nodes.diffusion.flow import MAX_SHIFT, resolution_shift, sigma_schedule
 from sora_nodes.errors import ResourceError
 from sora_nodes.models.text import load_text_encoder
-from sora_nodes.pipeline import SamplingSettings, check_budget, check_request
+from sora_nodes.pipeline import budget as render_budget
+from sora_nodes.pipeline.generate import SamplingSettings, check_budget, check_request
 
 MEASURE = textwrap.dedent(
     """
     import sys
     from sora_nodes.bundle import default_model_path, load_sora_model
     from sora_nodes.models.text import load_text_encoder
-    from sora_nodes.pipeline import SamplingSettings, generate
+    from sora_nodes.pipeline.generate import SamplingSettings, generate
     w, h, frames = (int(v) for v in sys.argv[1:4])
     model = load_sora_model(default_model_path())
     text_encoder = load_text_encoder(model.text_encoder)
@@ -93,7 +93,9 @@ def test_a_very_slow_render_is_announced_before_it_starts(model, caplog, monkeyp
 
 
 def test_the_sampler_node_refuses_a_batch_that_cannot_fit(model):
-    latent = NODE_CLASS_MAPPINGS["SoraEmptyVideoLatent"]().empty(width=2048, height=2048, frames=17, fps=8.0, batch_size=16)[0]
+    latent = NODE_CLASS_MAPPINGS["SoraEmptyVideoLatent"]().empty(
+        width=2048, height=2048, frames=17, fps=8.0, batch_size=16
+    )[0]
     text = load_text_encoder(model.text_encoder)
     positive, negative = text.encode(["a red circle"]), text.encode([""])
     with torch.inference_mode(), pytest.raises(ResourceError, match=r"2048x2048 render of 17 frames \(batch 16\)"):

@@ -10,9 +10,9 @@ from shipped_workflows import WORKFLOWS, api_file
 from sora_nodes.cli import main
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS
 from sora_nodes.errors import SafetyRejection
+from sora_nodes.graph.guard import guard_graph, with_frame_safety
+from sora_nodes.graph.workflow import load_workflow, prompt_texts
 from sora_nodes.safety.gate import require_safe_prompt
-from sora_nodes.safety.graph_guard import guard_graph, with_frame_safety
-from sora_nodes.workflow import load_workflow, prompt_texts
 
 HARMFUL = "a red circle next to a n.u.d.e woman"
 

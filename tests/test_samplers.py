@@ -5,9 +5,9 @@ import torch
 
 from sora_nodes.diffusion.flow import sigma_schedule
 from sora_nodes.diffusion.guidance import classifier_free_guidance
+from sora_nodes.diffusion.noise import seeded_noise
 from sora_nodes.diffusion.samplers import SAMPLERS, get_sampler, sample_euler
 from sora_nodes.errors import SoraError
-from sora_nodes.noise import seeded_noise
 
 MU, S = 0.7, 0.3  # data: every element ~ N(MU, S^2) independently
 

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from sora_nodes.cli import main
 from sora_nodes.errors import SoraError
+from sora_nodes.io.video import read_video, read_video_tags, write_video
 from sora_nodes.provenance import verify
 from sora_nodes.provenance.signed_video import write_signed_video
-from sora_nodes.video_io import read_video, read_video_tags, write_video
 
 FLIPS = settings(
     deadline=None, derandomize=True, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS as NODES
-from sora_nodes.comfy.host import HeadlessHost, use_host
 from sora_nodes.errors import ShapeError, SoraError
+from sora_nodes.graph.host import HeadlessHost, use_host
 from sora_nodes.world.clip import make_clip
 from tests.test_nodes import Recorder, sample
 

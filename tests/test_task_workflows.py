@@ -19,8 +19,8 @@ import torch
 from shipped_workflows import CLIP, FPS, IMAGE, INPUTS, LATER, OUTPUT_FRAMES, ROOT, SIZE, WORKFLOWS, api_file, ui_file
 
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-from sora_nodes.comfy.host import HeadlessHost, use_host
-from sora_nodes.video_io import read_video, read_video_tags, write_video
+from sora_nodes.graph.host import HeadlessHost, use_host
+from sora_nodes.io.video import read_video, read_video_tags, write_video
 
 SORA = Path(sys.executable).with_name("sora")
 TASKS = [name for name in OUTPUT_FRAMES if name != "text_to_video"]

@@ -5,8 +5,8 @@ import torch
 
 from sora_nodes.diffusion.conditioning import paste_known
 from sora_nodes.errors import ShapeError, SoraError
-from sora_nodes.latent_format import SORA_LATENT as FMT
-from sora_nodes.pipeline import SamplingSettings, decode_latent, encode_prompt, sample_latent
+from sora_nodes.models.latent_format import SORA_LATENT as FMT
+from sora_nodes.pipeline.generate import SamplingSettings, decode_latent, encode_prompt, sample_latent
 from sora_nodes.tasks import recipes
 from sora_nodes.tasks.canvas import TaskCanvas, seam_correction
 from sora_nodes.tasks.long_video import LongVideoPlan, sample_long_video, window_starts

@@ -6,9 +6,9 @@ from fractions import Fraction
 import pytest
 import torch
 
-from sora_nodes.atomic import atomic_path
 from sora_nodes.errors import ShapeError, SoraError
-from sora_nodes.video_io import read_video, read_video_tags, write_video
+from sora_nodes.io.atomic import atomic_path
+from sora_nodes.io.video import read_video, read_video_tags, write_video
 
 RED, GREEN, BLUE, YELLOW = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0)
 

@@ -173,13 +173,14 @@ def test_comfyui_repackaged_file_loads_without_renaming(pair, tmp_path):
     """ComfyUI's diffusion_models/ files carry Wan's names, sometimes under model.diffusion_model."""
     from safetensors.torch import save_file
 
-    from sora_nodes.wan_loader import is_wan_diffusion_model, load_wan_dit
+    from sora_nodes.families import family_of
+    from sora_nodes.families.wan import load_wan_dit
 
     reference, _ = pair
     wan = diffusers_to_wan(reference.state_dict())
     path = tmp_path / "wan2.1_t2v_tiny_fp32.safetensors"
     save_file({f"model.diffusion_model.{k}": v.contiguous() for k, v in wan.items()}, str(path))
-    assert is_wan_diffusion_model(path)
+    assert family_of(path) == "wan"
     model = load_wan_dit(path)
     assert model.config.num_layers == 2 and model.config.dim == 48 and model.config.num_heads == 4
     x, text, expected = _expected_velocity(reference)
@@ -189,7 +190,7 @@ def test_comfyui_repackaged_file_loads_without_renaming(pair, tmp_path):
 def test_a_half_precision_file_loads_in_the_dtype_asked_for(pair, tmp_path):
     from safetensors.torch import save_file
 
-    from sora_nodes.wan_loader import load_wan_dit
+    from sora_nodes.families.wan import load_wan_dit
 
     reference, _ = pair
     path = tmp_path / "wan_fp16.safetensors"
@@ -202,13 +203,14 @@ def test_a_half_precision_file_loads_in_the_dtype_asked_for(pair, tmp_path):
 
 @pytest.mark.parametrize("shard", [None, "60KB"], ids=["one file", "sharded"])
 def test_diffusers_release_folders_load(pair, tmp_path, shard):
-    from sora_nodes.wan_loader import is_wan_diffusion_model, load_wan_dit
+    from sora_nodes.families import family_of
+    from sora_nodes.families.wan import load_wan_dit
 
     reference, _ = pair
     reference.save_pretrained(tmp_path / "transformer", **({"max_shard_size": shard} if shard else {}))
     if shard:
         assert len(list((tmp_path / "transformer").glob("*.safetensors"))) > 1
-    assert is_wan_diffusion_model(tmp_path / "transformer")
+    assert family_of(tmp_path / "transformer") == "wan"
     x, text, expected = _expected_velocity(reference)
     assert rel_err(_velocity(load_wan_dit(tmp_path / "transformer"), x, text), expected) < 1e-4
 
@@ -223,14 +225,15 @@ def _saved(tmp_path, weights, name="bad.safetensors"):
 
 def test_wrong_files_are_refused_with_what_is_wrong(pair, tmp_path):
     from sora_nodes.errors import CheckpointError
-    from sora_nodes.wan_loader import is_wan_diffusion_model, load_wan_dit
+    from sora_nodes.families import family_of
+    from sora_nodes.families.wan import load_wan_dit
 
     reference, _ = pair
     wan = diffusers_to_wan(reference.state_dict())
     with pytest.raises(CheckpointError, match="models/diffusion_models/"):
         load_wan_dit(tmp_path / "absent.safetensors")
     vae_like = _saved(tmp_path, {"encoder.conv1.weight": torch.zeros(8, 3, 3, 3, 3)}, "vae.safetensors")
-    assert not is_wan_diffusion_model(vae_like)
+    assert family_of(vae_like) != "wan"
     with pytest.raises(CheckpointError, match="not a Wan 2.1 diffusion model"):
         load_wan_dit(vae_like)
     missing = _saved(tmp_path, {k: v for k, v in wan.items() if k != "blocks.1.cross_attn.k.weight"})
@@ -260,8 +263,8 @@ def test_the_real_size_presets_have_the_tensors_of_the_released_models(preset, r
     """Built on the meta device (no memory): every tensor of diffusers' configuration of the release, renamed,
     is one of ours with the same shape, and the other way round; and the config read back from those shapes is
     the preset."""
+    from sora_nodes.families.wan import wan_dit_config_from_weights
     from sora_nodes.models.wan_dit import wan_dit_preset
-    from sora_nodes.wan_loader import wan_dit_config_from_weights
 
     with torch.device("meta"):
         theirs = diffusers.WanTransformer3DModel(attention_head_dim=128, text_dim=4096, freq_dim=256, **reference)

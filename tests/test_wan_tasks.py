@@ -17,13 +17,13 @@ from shipped_workflows import CLIP, INPUTS, LATER, OUTPUT_FRAMES, WORKFLOWS  # n
 from wan_files import FILES, write_tiny_wan  # noqa: E402
 
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS  # noqa: E402
-from sora_nodes.comfy.host import HeadlessHost, use_host  # noqa: E402
 from sora_nodes.errors import SoraError  # noqa: E402
+from sora_nodes.families.wan import WAN_NEGATIVE_PROMPT  # noqa: E402
+from sora_nodes.graph.host import HeadlessHost, use_host  # noqa: E402
+from sora_nodes.graph.runner import run_workflow  # noqa: E402
+from sora_nodes.graph.workflow import load_workflow, ui_to_api  # noqa: E402
+from sora_nodes.io.video import read_video, read_video_tags  # noqa: E402
 from sora_nodes.provenance import verify  # noqa: E402
-from sora_nodes.runner import run_workflow  # noqa: E402
-from sora_nodes.video_io import read_video, read_video_tags  # noqa: E402
-from sora_nodes.wan_loader import WAN_NEGATIVE_PROMPT  # noqa: E402
-from sora_nodes.workflow import load_workflow, ui_to_api  # noqa: E402
 
 WAN = WORKFLOWS / "wan"
 FROM_A_CLIP = {"extend_video", "connect_videos", "loop_video", "inpaint_scene", "style_transfer"}  # 8 fps inputs
@@ -77,7 +77,7 @@ def test_each_wan_ui_workflow_is_its_api_twin(name, models, tmp_path):
 @pytest.mark.parametrize("name", sorted(OUTPUT_FRAMES))
 def test_each_wan_workflow_renders_its_task(name, models, tmp_path):
     graph = small(load_workflow(WAN / "api" / f"{name}.json"))
-    (saved,) = run_workflow(graph, host=host(models, tmp_path))
+    (saved,) = run_workflow(graph, mapping=NODE_CLASS_MAPPINGS, host=host(models, tmp_path))
     frames, fps = read_video(saved)
     assert frames.shape[0] == FRAMES[name]
     assert fps == (8 if name in FROM_A_CLIP else 16)  # Wan's 16 fps, or the rate of the clip the task edits
@@ -157,11 +157,11 @@ def test_sora_render_asks_for_the_vae_and_text_encoder_when_they_are_not_beside_
 
 
 def test_a_wan_file_given_to_the_sora_checkpoint_loader_says_which_loader_to_use(models):
-    from sora_nodes.bundle import load_sora_model
     from sora_nodes.errors import CheckpointError
+    from sora_nodes.families.sora import load_sora
 
     with pytest.raises(CheckpointError, match="SoraWanLoader"):
-        load_sora_model(models / "diffusion_models" / FILES["diffusion_models"])
+        load_sora(models / "diffusion_models" / FILES["diffusion_models"])
 
 
 def test_sora_run_of_a_wan_graph_without_its_files_says_where_they_were_looked_for(tmp_path):

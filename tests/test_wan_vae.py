@@ -18,7 +18,7 @@ from sora_nodes.models.wan_vae import (
     load_wan_vae,
     wan_vae_config_from_weights,
 )
-from sora_nodes.render_budget import _shapes_run
+from sora_nodes.pipeline.budget import _shapes_run
 
 diffusers = pytest.importorskip("diffusers")
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from sora_nodes.errors import SoraError
+from sora_nodes.io.video import write_video
 from sora_nodes.provenance import sign_video, verify
 from sora_nodes.provenance.watermark import (
     MAX_BIT_ERRORS,
@@ -15,7 +16,6 @@ from sora_nodes.provenance.watermark import (
     read_watermark,
     read_watermark_file,
 )
-from sora_nodes.video_io import write_video
 from sora_nodes.world import make_clip
 
 CRF = 23  # harsher than write_video's default of 18

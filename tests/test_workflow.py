@@ -13,7 +13,7 @@ import pytest
 from toy_nodes import MAPPING, Even
 
 from sora_nodes.errors import WorkflowError
-from sora_nodes.workflow import (
+from sora_nodes.graph.workflow import (
     ConversionError,
     apply_overrides,
     input_specs,
@@ -455,7 +455,7 @@ def test_each_ui_workflow_describes_the_same_graph_as_its_api_twin(path):
 
 @pytest.mark.parametrize("path", UI_FILES + API_FILES, ids=lambda p: str(p.relative_to(WORKFLOWS)))
 def test_each_shipped_workflow_validates_against_the_real_nodes(path):
-    from sora_nodes.comfy.host import HeadlessHost, use_host
+    from sora_nodes.graph.host import HeadlessHost, use_host
 
     mapping = real_mapping()
     graph_ = load_workflow(path)
@@ -492,8 +492,8 @@ def test_conversion_matches_what_the_real_frontend_queues(request):
     import torch
     from comfyui_host import frontend, require_browser, shared_server
 
-    from sora_nodes.comfy.host import HeadlessHost, use_host
-    from sora_nodes.video_io import write_video
+    from sora_nodes.graph.host import HeadlessHost, use_host
+    from sora_nodes.io.video import write_video
 
     server = shared_server(request, "link")
     require_browser()
@@ -532,8 +532,8 @@ def test_the_wan_workflows_are_what_the_real_frontend_queues(request):
     server = shared_server(request, "link")
     require_browser()
     write_tiny_wan(server.output.parent / "models")  # so the loader's lists hold the names the graphs use
-    from sora_nodes.comfy.host import HeadlessHost, use_host
-    from sora_nodes.workflow import input_specs
+    from sora_nodes.graph.host import HeadlessHost, use_host
+    from sora_nodes.graph.workflow import input_specs
 
     def default(spec):
         return spec.options.get("default", spec.choices[0] if spec.choices else None)

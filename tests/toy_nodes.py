@@ -6,8 +6,8 @@ workflow ran nothing. They are injected as the node mapping instead of the real 
 
 import json
 
-from sora_nodes.comfy.host import current_host
 from sora_nodes.errors import SoraError
+from sora_nodes.graph.host import current_host
 
 RAN: list[str] = []
 

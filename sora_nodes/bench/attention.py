@@ -34,6 +34,7 @@ import time
 
 import torch
 
+from ..io.device import pick_device
 from ..models.attention import BACKENDS, AttentionBackendError, attention, available_backends, resolve_backend
 from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int
 
@@ -123,12 +124,7 @@ def loglog_slope(xs: list[float], ys: list[float]) -> float | None:
 
 def run(args: argparse.Namespace) -> dict:
     """Run every case and return the report (what --json prints)."""
-    if args.device == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise AttentionBackendError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
+    device = pick_device(args.device)
     cuda = device.type == "cuda"
     dtype = torch.bfloat16 if cuda else torch.float32
     backends = list(dict.fromkeys(args.backends or available_backends(device)))

@@ -47,15 +47,17 @@ from pathlib import Path
 
 import torch
 
-from ..bundle import SoraModel, default_model_path, load_sora_model, new_sora_model
+from ..bundle import SoraModel, default_model_path, new_sora_model
 from ..diffusion.samplers import SAMPLERS
 from ..errors import SoraError
+from ..families.sora import load_sora
+from ..io.device import pick_device
+from ..io.video import write_video
 from ..models.attention import BACKENDS, resolve_backend
 from ..models.dit import DIT_PRESETS, DiT
 from ..models.text import TEXT_ENCODERS, TextEmbedding
 from ..models.vae import VAE_PRESETS
-from ..pipeline import PRECISIONS, SamplingSettings, autocast_dtype, generate
-from ..video_io import write_video
+from ..pipeline.generate import PRECISIONS, SamplingSettings, autocast_dtype, generate
 from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int
 
 DEFAULT_PROMPT = "a red circle moving left over a blue background"
@@ -217,21 +219,13 @@ def _render(model: SoraModel, encoder: _TimedEncoder, args, settings: SamplingSe
     }
 
 
-def _pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SoraError("--device cuda was asked for but torch sees no CUDA device; use --device cpu")
-    return torch.device(name)
-
-
 def _load_model(args, device: torch.device) -> tuple[SoraModel, dict]:
     """--model, else --dit/--vae if given, else the default checkpoint if present, else untrained S + small."""
     path = args.model
     if path is None and args.dit is None and args.vae is None and default_model_path().exists():
         path = default_model_path()
     if path is not None:
-        model = load_sora_model(path, device=device)
+        model = load_sora(path, device=device)
         training = json.loads(model.metadata.get("training", "{}"))
         return model, {"source": "checkpoint", "path": str(path), "untrained": bool(training.get("untrained"))}
     dit, vae = args.dit or DEFAULT_DIT, args.vae or DEFAULT_VAE
@@ -255,7 +249,7 @@ def run(args: argparse.Namespace) -> dict:
     """Load, warm up, time the renders and return the report (what --json prints)."""
     # Taken before any work of ours: on a shared CPU, other busy processes stall torch's threads.
     load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    device = _pick_device(args.device)
+    device = pick_device(args.device)
     cuda = device.type == "cuda"
     dtype = autocast_dtype(args.precision, device) or torch.float32
     settings = SamplingSettings(

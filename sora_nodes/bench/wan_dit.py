@@ -24,9 +24,10 @@ import time
 
 import torch
 
+from ..io.device import pick_device
 from ..models.wan_dit import WAN_DIT_PRESETS, WanDiT
 from ..models.wan_dit_keys import wan_to_diffusers
-from ..render_budget import _dit_call
+from ..pipeline.budget import _dit_call
 from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int
 
 
@@ -90,8 +91,7 @@ def _time_alternating(runs: dict, peak, repeats: int) -> dict[str, tuple[float, 
 
 
 def run(args) -> dict:
-    auto = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(auto if args.device == "auto" else args.device)
+    device = pick_device(args.device)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}.get(args.dtype)
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
     config = WAN_DIT_PRESETS[args.preset]

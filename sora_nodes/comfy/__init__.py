@@ -3,6 +3,8 @@
 The keys of NODE_CLASS_MAPPINGS are the `class_type` stored in every saved workflow: never rename them.
 """
 
+from ..graph.host import serve_inside_comfyui
+from .comfyui_host import comfyui_host
 from .latent import SoraEmptyVideoLatent, SoraVideoDecode, SoraVideoEncode
 from .loader import SoraCheckpointLoader
 from .long_video import SoraLongVideo
@@ -53,3 +55,5 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "SoraLongVideo": "Sora Long Video",
     "SoraWanLoader": "Sora Wan 2.1 Loader",
 }
+
+serve_inside_comfyui(comfyui_host)  # nodes reach ComfyUI's folders and progress bar through the host

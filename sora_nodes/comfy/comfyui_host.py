@@ -11,8 +11,8 @@ import torch
 
 from ..bundle import MODELS_DIR
 from ..errors import SoraError
-from ..model_cache import clear_model_cache
-from .host import INPUT_EXTENSIONS, MODEL_EXTENSIONS, MODEL_FOLDER, _files, _inside
+from ..families.cache import clear_model_cache
+from ..graph.host import INPUT_EXTENSIONS, MODEL_EXTENSIONS, MODEL_FOLDER, file_inside, listed_files
 
 PREVIEW_MAX_SIZE = 512  # pixels; the stock frontend shows the preview at node size anyway
 
@@ -65,11 +65,11 @@ class ComfyUIHost:
         return Path(path)
 
     def input_names(self) -> list[str]:
-        return _files([Path(self.folder_paths.get_input_directory())], INPUT_EXTENSIONS)
+        return listed_files([Path(self.folder_paths.get_input_directory())], INPUT_EXTENSIONS)
 
     def input_path(self, name: str) -> Path:
         folder = Path(self.folder_paths.get_input_directory())
-        return _inside([folder], name, "video", "upload it with the node's upload button")
+        return file_inside([folder], name, "video", "upload it with the node's upload button")
 
     def output_dir(self) -> Path:
         return Path(self.folder_paths.get_output_directory())

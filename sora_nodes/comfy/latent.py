@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import SoraError
-from ..latent_format import SORA_LATENT
-from ..pipeline import MAX_LATENT_FRAMES, decode_latent, encode_frames
+from ..models.latent_format import SORA_LATENT
+from ..pipeline.generate import MAX_LATENT_FRAMES, decode_latent, encode_frames
 from .sockets import CATEGORY, SORA_VAE, socket
 
 MAX_SIZE = 2048
@@ -121,7 +121,8 @@ class SoraVideoDecode:
             "optional": {
                 "tile": socket(
                     "INT",
-                    "Decode large frames in blended tiles of this many latent cells (bounded memory); 0 = whole frames.",
+                    "Decode large frames in blended tiles of this many latent cells (bounded memory); "
+                    "0 = whole frames.",
                     default=0,
                     min=0,
                     max=4096,

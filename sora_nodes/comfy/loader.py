@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..model_cache import cached_sora_model, file_fingerprint
+from ..families.cache import cached_sora_model, file_fingerprint
+from ..graph.host import current_host
 from ..models.text import load_text_encoder
-from .host import current_host
 from .sockets import CATEGORY, SORA_MODEL, SORA_TEXT_ENCODER, SORA_VAE, socket
 
 

@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..errors import SoraError
-from ..latent_format import SORA_LATENT
+from ..models.latent_format import SORA_LATENT
 from ..recaption import recaption as rewrite
 from ..tasks.long_video import LongVideoPlan
 from ..tasks.schedule import parse_schedule

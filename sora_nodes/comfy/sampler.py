@@ -7,11 +7,11 @@ import torch
 from ..diffusion.flow import MAX_SHIFT
 from ..diffusion.samplers import SAMPLERS
 from ..errors import SoraError
+from ..graph.host import current_host
 from ..models.attention import BACKENDS
-from ..pipeline import PRECISIONS, SamplingSettings, check_budget, check_request, sample_latent
-from ..preview import latent_rgb, preview_image
+from ..pipeline.generate import PRECISIONS, SamplingSettings, check_budget, check_request, sample_latent
+from ..pipeline.preview import latent_rgb, preview_image
 from ..tasks.long_video import sample_long_video, window_count
-from .host import current_host
 from .sockets import CATEGORY, SORA_CONDITIONING, SORA_MODEL, seed_input, socket
 
 
@@ -48,7 +48,8 @@ class SoraSampler:
                     round=0.01,
                 ),
                 "sampler_name": socket(
-                    sorted(SAMPLERS), "The ODE solver: euler (1 call/step), heun (2), dpmpp_2m (1), unipc (1; Wan's own)."
+                    sorted(SAMPLERS),
+                    "The ODE solver: euler (1 call/step), heun (2), dpmpp_2m (1), unipc (1; Wan's own).",
                 ),
                 "shift": socket(
                     "FLOAT",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from ..errors import SoraError
-from ..model_cache import file_fingerprint
-from ..output_files import resolve_prefix, save_new_file
+from ..families.cache import file_fingerprint
+from ..graph.host import IMAGE_EXTENSIONS, current_host
+from ..io.output_files import resolve_prefix, save_new_file
+from ..io.video import read_video
 from ..provenance.signed_video import graph_prompt_text, write_signed_video
-from ..video_io import read_video
-from .host import IMAGE_EXTENSIONS, current_host
 from .sockets import CATEGORY, socket
 
 FORMATS = {"video/h264-mp4": ".mp4"}

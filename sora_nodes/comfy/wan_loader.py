@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from ..model_cache import cached_umt5, cached_wan_model, file_fingerprint
-from ..wan_loader import WEIGHT_DTYPES
-from .host import current_host
+from ..families.cache import cached_umt5, cached_wan_model, file_fingerprint
+from ..families.wan import FOLDERS, WEIGHT_DTYPES
+from ..graph.host import current_host
 from .sockets import CATEGORY, SORA_MODEL, SORA_TEXT_ENCODER, SORA_VAE, socket
-
-FOLDERS = {"diffusion_model": "diffusion_models", "vae_name": "vae", "text_encoder_name": "text_encoders"}
 
 
 class SoraWanLoader:

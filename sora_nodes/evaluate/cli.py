@@ -92,8 +92,8 @@ def print_task_table(report: dict, file=None) -> None:
 def cmd_task_eval(args) -> int:
     import time
 
-    from ..cli import pick_device
     from ..errors import SoraError
+    from ..io.device import pick_device
     from .tasks import TaskModel, run_task
 
     if args.source != "model":
@@ -122,7 +122,7 @@ def cmd_task_eval(args) -> int:
 def cmd_eval(args) -> int:
     from tqdm import tqdm
 
-    from ..cli import pick_device
+    from ..io.device import pick_device
 
     if args.task is not None:
         return cmd_task_eval(args)

@@ -53,6 +53,7 @@ def untrained_like(path: str | Path, *, seed: int = 0, device="cpu"):
 
 def psnr_per_frame(video: np.ndarray, reference: np.ndarray) -> list[float]:
     """PSNR in dB of each frame of `video` against `reference` (uint8 or 0..1 float, [T, H, W, 3])."""
+
     def unit(x: np.ndarray) -> np.ndarray:
         return x.astype(np.float64) / (255.0 if x.dtype == np.uint8 else 1.0)
 
@@ -67,15 +68,16 @@ def _renderer(source: str, *, model_path, width, height, frames, steps, cfg, sam
 
     if source == "world":
         return lambda rc, seed: render_scene(rc.scene)
-    from ..bundle import default_model_path, load_sora_model
+    from ..bundle import default_model_path
+    from ..families.sora import load_sora
     from ..models.text import load_text_encoder
-    from ..pipeline import SamplingSettings, check_request, decode_latent, encode_frames, generate
+    from ..pipeline.generate import SamplingSettings, check_request, decode_latent, encode_frames, generate
 
     path = Path(model_path) if model_path is not None else default_model_path()
     if source == "vae":  # a whole model or a VAE alone (vae.safetensors of `sora train vae`)
         import torch
 
-        from ..train.dit_trainer import load_frozen_vae
+        from ..bundle import load_frozen_vae
 
         vae = load_frozen_vae(path, device)
         vae.latent_shape(frames, height, width)  # a bad size fails before any rendering
@@ -85,7 +87,7 @@ def _renderer(source: str, *, model_path, width, height, frames, steps, cfg, sam
             return decode_latent(vae, encode_frames(vae, truth)).numpy()
 
         return roundtrip
-    model = untrained_like(path, device=device) if source == "untrained" else load_sora_model(path, device=device)
+    model = untrained_like(path, device=device) if source == "untrained" else load_sora(path, device=device)
     check_request(model, width=width, height=height, frames=frames)  # a bad size fails before any rendering
     text_encoder = load_text_encoder(model.text_encoder, device=model.device)
 
@@ -111,8 +113,11 @@ def _psnr_summary(rows: list[dict]) -> dict:
     if not curves:
         return {}
     per_frame = np.mean(np.array(curves), axis=0)
-    return {"psnr_per_frame": [round(float(v), 2) for v in per_frame], "psnr_frame0": round(float(per_frame[0]), 2),
-            "psnr_rest": round(float(per_frame[1:].mean()), 2) if len(per_frame) > 1 else None}
+    return {
+        "psnr_per_frame": [round(float(v), 2) for v in per_frame],
+        "psnr_frame0": round(float(per_frame[0]), 2),
+        "psnr_rest": round(float(per_frame[1:].mean()), 2) if len(per_frame) > 1 else None,
+    }
 
 
 def summarize(rows: list[dict], scores: list[ClipScore]) -> dict:

@@ -14,31 +14,32 @@ class TaskModel:
     """The model, its text encoder and sampling settings, shared by every task of a run."""
 
     def __init__(self, model_path: str | Path | None = None, *, device="cpu", steps: int = 20, cfg: float = 5.0):
-        from ..bundle import default_model_path, load_sora_model
+        from ..bundle import default_model_path
+        from ..families.sora import load_sora
         from ..models.text import load_text_encoder
 
         self.path = Path(model_path) if model_path is not None else default_model_path()
         if not self.path.is_file():
             raise SoraError(f"the checkpoint {self.path} does not exist; pass --model PATH to a sora-nodes checkpoint")
-        self.model = load_sora_model(self.path, device=device)
+        self.model = load_sora(self.path, device=device)
         self.text_encoder = load_text_encoder(self.model.text_encoder, device=self.model.device)
         self.fmt = self.model.latent_format
         self.max_frames = self.model.max_frames
         self.steps, self.cfg = steps, cfg
 
     def settings(self, seed: int, **kw):
-        from ..pipeline import SamplingSettings
+        from ..pipeline.generate import SamplingSettings
 
         return SamplingSettings(steps=self.steps, cfg=self.cfg, seed=seed, **kw)
 
     def _prompt(self, prompt: str):
-        from ..pipeline import encode_prompt
+        from ..pipeline.generate import encode_prompt
 
         return encode_prompt(self.text_encoder, prompt)
 
     def render(self, canvas, prompt: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(the task's output, the decoded canvas before the known pixels were pasted back)."""
-        from ..pipeline import decode_latent, sample_latent
+        from ..pipeline.generate import decode_latent, sample_latent
 
         positive, negative = self._prompt(prompt)
         shape = self.fmt.latent_shape(*canvas.frames.shape[:3])
@@ -49,13 +50,13 @@ class TaskModel:
 
     def roundtrip(self, frames: torch.Tensor) -> torch.Tensor:
         """The frames through the VAE: what a DiT that sampled the true latent would give (the ceiling)."""
-        from ..pipeline import decode_latent, encode_frames
+        from ..pipeline.generate import decode_latent, encode_frames
 
         return decode_latent(self.model.vae, encode_frames(self.model.vae, frames))
 
     def restyle(self, frames: torch.Tensor, prompt: str, seed: int, denoise: float) -> torch.Tensor:
         """SDEdit: the source's latent, noised to `denoise` and denoised under the new prompt."""
-        from ..pipeline import decode_latent, encode_frames, sample_latent
+        from ..pipeline.generate import decode_latent, encode_frames, sample_latent
 
         positive, negative = self._prompt(prompt)
         start = encode_frames(self.model.vae, frames)
@@ -65,7 +66,7 @@ class TaskModel:
 
     def long_video(self, prompt: str, frames: int, size: int, fps: float, seed: int) -> torch.Tensor:
         """Text-to-video beyond the model's context: windows chained in latent space, decoded once."""
-        from ..pipeline import decode_latent
+        from ..pipeline.generate import decode_latent
         from ..tasks.long_video import LongVideoPlan, sample_long_video
 
         positive, negative = self._prompt(prompt)

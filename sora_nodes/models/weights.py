@@ -13,15 +13,34 @@ run code (the original Wan release ships its VAE and text encoder that way).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from ..errors import CheckpointError
+from ..io.device import check_weights_fit
 
+# The safetensors dtype names we can load. Others (U16, U32, U64, complex, ...) are refused.
+DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "F8_E4M3": torch.float8_e4m3fn,
+    "F8_E5M2": torch.float8_e5m2,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+MAX_HEADER_BYTES = 100_000_000  # the limit the safetensors library itself enforces
 FLOAT8 = (torch.float8_e4m3fn, torch.float8_e5m2)
 SHOWN = 5  # how many offending keys an error lists
 
@@ -34,10 +53,7 @@ def _missing(path: Path, what: str, folder: str) -> CheckpointError:
 
 
 def _read_safetensors(path: Path, what: str) -> dict[str, torch.Tensor]:
-    from ..checkpoint import _read_header  # truncated/garbled files get the same messages as our checkpoints
-    from ..render_budget import check_weights_fit
-
-    table, _ = _read_header(path)
+    table, _ = read_header(path)
     # Every tensor is read into memory at once: refuse before reading when they cannot fit.
     stored = sum(entry["data_offsets"][1] - entry["data_offsets"][0] for entry in table.values())
     check_weights_fit(f"{what} file {path}", stored, "cpu")
@@ -171,3 +187,67 @@ def load_weights(
     state = {k: v.to(device=device, dtype=dtype if v.is_floating_point() else v.dtype) for k, v in weights.items()}
     module.load_state_dict(state, strict=True, assign=True)
     return module.to(device=device).eval()
+
+
+def read_header(path: Path) -> tuple[dict[str, dict], dict[str, str]]:
+    """Parse a safetensors header ourselves: tensor table and metadata, with precise errors. Every safetensors
+    file is judged here first, ours and others' (Wan), so a truncated or garbled file reads the same everywhere."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little")
+        if len(head) < 8 or n < 2 or n > MAX_HEADER_BYTES:
+            # torch.save writes a zip ("PK") or a raw pickle (protocol opcode 0x80).
+            if head.startswith((b"PK\x03\x04", b"\x80")):
+                raise CheckpointError(
+                    f"{path} is a PyTorch pickle checkpoint (.ckpt/.pt/.bin); sora-nodes loads only .safetensors "
+                    "files, because unpickling can run arbitrary code"
+                )
+            raise CheckpointError(f"{path} is not a safetensors file; sora-nodes checkpoints are .safetensors files")
+        if 8 + n > size:
+            raise CheckpointError(
+                f"{path} is truncated (its header alone needs {8 + n} bytes, the file has {size}); "
+                "download or copy it again"
+            )
+        raw = f.read(n)
+    try:
+        if not raw.startswith(b"{"):
+            raise ValueError("a safetensors header is a JSON object")
+        table = json.loads(raw)
+        meta = table.pop("__metadata__", None) or {}
+        end = max((int(t["data_offsets"][1]) for t in table.values()), default=0)
+        if not all(isinstance(v, str) for v in meta.values()):
+            raise ValueError("metadata values must be strings")
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
+        raise CheckpointError(
+            f"{path} is not a safetensors file (unreadable header); sora-nodes checkpoints are .safetensors files"
+        ) from None
+    if 8 + n + end > size:
+        raise CheckpointError(
+            f"{path} is truncated ({size} bytes, its header promises {8 + n + end}); download or copy it again"
+        )
+    for key, entry in table.items():
+        _check_entry(path, key, entry)
+    return table, meta
+
+
+def _check_entry(path: Path, key: str, entry: Any) -> None:
+    """A tensor's shape must account for exactly its bytes: the shapes are what the configs are checked
+    against, so a header that lies about them must not get that far."""
+    try:
+        shape, dtype, (start, stop) = entry["shape"], entry["dtype"], entry["data_offsets"]
+        ok = isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        ok = ok and isinstance(start, int) and isinstance(stop, int) and 0 <= start <= stop
+    except (TypeError, KeyError, ValueError):
+        ok = False
+    if not ok:
+        raise CheckpointError(
+            f"{path} is damaged: the header entry of tensor {key!r} is malformed; copy the file again"
+        )
+    if dtype in DTYPES and math.prod(shape) * DTYPES[dtype].itemsize != stop - start:
+        raise CheckpointError(
+            f"{path} is a damaged or mismatched checkpoint: tensor {key!r} claims shape {shape} ({dtype}) but holds "
+            f"{stop - start} bytes; copy the file again"
+        )

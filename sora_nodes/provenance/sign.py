@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 from .. import __version__
-from ..atomic import atomic_path
 from ..errors import SoraError
+from ..io.atomic import atomic_path
 from .certificates import Credentials, ensure_credentials
 
 GENERATOR = "sora-nodes"

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_path
-from ..video_io import write_video
-from ..workflow import prompt_texts
+from ..graph.workflow import prompt_texts
+from ..io.atomic import atomic_path
+from ..io.video import write_video
 from .sign import sign_video
 from .watermark import MIN_SIDE, embed_watermark
 

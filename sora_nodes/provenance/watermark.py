@@ -12,7 +12,7 @@ never shifts colours. Every frame carries the whole payload and the reader votes
 invisible-watermark (imwatermark), the library Stable Diffusion uses, was measured first: it
 refuses frames under 256x256, and at 64x64 its dwtDctSvd costs more (35.8 dB PSNR) and still
 misreads bits after CRF 23 (0.947 per frame), while dwtDct reads only ~0.75 of bits even before
-encoding on our flat-shaded frames (see bench/watermark.py's docstring for the figures).
+encoding on our flat-shaded frames (see sora_nodes/bench/watermark.py's docstring for the figures).
 
 False positives: "found" needs the voted bits within MAX_BIT_ERRORS of the payload (16-bit magic,
 version, CRC-8) and a mean vote margin of at least MIN_MARGIN. On an unmarked video the keyed
@@ -230,7 +230,7 @@ def read_watermark_file(path: str | os.PathLike, max_frames: int = MAX_FRAMES) -
     at a time so that long or large videos need no more memory than one frame."""
     import av
 
-    from ..video_io import _open, video_stream
+    from ..io.video import _open, video_stream
 
     if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
         raise SoraError(f"max_frames must be an integer >= 1, got {max_frames!r}")

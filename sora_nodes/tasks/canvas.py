@@ -19,9 +19,9 @@ from torch import Tensor
 
 from ..diffusion.conditioning import SpacetimeCondition
 from ..errors import ShapeError, SoraError
-from ..latent_format import LatentFormat
+from ..models.latent_format import LatentFormat
 from ..models.vae import VideoVAE
-from ..pipeline import encode_frames
+from ..pipeline.generate import encode_frames
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensor fields have no truth value to compare by

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ShapeError, SoraError
-from ..latent_format import LatentFormat
+from ..models.latent_format import LatentFormat
 from .canvas import TaskCanvas, check_context, check_frames, hold_nearest
 
 DIRECTIONS = ("forward", "backward")

@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from ..io.device import pick_device
 from ..models.config import preset
 from ..models.dit import DIT_PRESETS, dit_preset
 from ..models.vae import VAE_PRESETS
@@ -10,14 +11,6 @@ from .buckets import DIT_BUCKETS, VAE_BUCKETS, parse_buckets
 from .dit_trainer import DiTTrainSettings, train_dit
 from .sources import open_source
 from .vae_trainer import VAETrainSettings, train_vae
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def cmd_train_vae(args) -> int:
@@ -42,7 +35,7 @@ def cmd_train_vae(args) -> int:
         config=preset(VAE_PRESETS, args.preset, "VAE"),
         source=source,
         settings=settings,
-        device=_device(args.device),
+        device=str(pick_device(args.device)),
         resume=args.resume,
         init_from=args.init_from,
     )
@@ -72,7 +65,7 @@ def cmd_train_dit(args) -> int:
         vae_path=args.vae,
         source=source,
         settings=settings,
-        device=_device(args.device),
+        device=str(pick_device(args.device)),
         resume=args.resume,
         init_from=args.init_from,
     )

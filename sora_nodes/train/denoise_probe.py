@@ -27,7 +27,7 @@ def one_step_scores(
     from ..evaluate.prompts import Expectation
     from ..evaluate.score import score_clip
     from ..models.text import load_text_encoder
-    from ..pipeline import decode_latent
+    from ..pipeline.generate import decode_latent
 
     model = load_sora_model(model_path, device=device)
     encoder = load_text_encoder(model.text_encoder, device=model.device)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..bundle import ARCHITECTURES, SoraModel, save_sora_model
+from ..bundle import ARCHITECTURES, SoraModel, load_frozen_vae, save_sora_model
 from ..checkpoint import load_checkpoint, read_metadata
 from ..diffusion.conditioning import SpacetimeCondition
 from ..diffusion.flow import (
@@ -64,11 +64,6 @@ class DiTTrainSettings:
 def bucket_counts(buckets: dict[Bucket, float], total: int) -> dict[Bucket, int]:
     weight = sum(buckets.values())
     return {b: max(1, round(total * w / weight)) for b, w in buckets.items()}
-
-
-def load_frozen_vae(path: str | Path, device) -> VideoVAE:
-    networks, _ = load_checkpoint(path, {"vae": ARCHITECTURES["vae"]}, device=device)
-    return networks["vae"].eval().requires_grad_(False)
 
 
 def vae_recipe(path: str | Path) -> dict:

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
 from ..errors import SoraError
+from ..io.atomic import atomic_path
 from ..models.dit import dit_preset
 from .buckets import parse_buckets
 from .dit_trainer import DiTTrainSettings, train_dit
@@ -150,7 +150,7 @@ def score_own_captions(model_path: str | Path, cache_path: str | Path, *, cfg: f
     decoded by the same VAE: what a model that reproduced its training set exactly would get."""
     from ..bundle import load_sora_model
     from ..models.text import load_text_encoder
-    from ..pipeline import SamplingSettings, decode_latent, generate
+    from ..pipeline.generate import SamplingSettings, decode_latent, generate
     from .latent_cache import load_cache
 
     model = load_sora_model(model_path)

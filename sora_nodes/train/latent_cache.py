@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 from ..models.text import TextEncoder
 from ..models.vae import VideoVAE
 from .buckets import Bucket

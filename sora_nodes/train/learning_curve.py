@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 
 CURVE_FILE = "curve.json"
 CURVE_PNG = "learning_curve.png"

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from ..atomic import atomic_path
 from ..errors import SoraError
+from ..io.atomic import atomic_path
 
 STATE_FILE = "state.pt"
 # settings a run may change when it continues: the schedule length, where it stops, how often it
@@ -48,9 +48,7 @@ def load_state(out_dir: Path, *, model, ema, optimizer, meta: dict) -> tuple[int
     state = torch.load(path, map_location="cpu", weights_only=True)
     saved = json.loads(state["meta"])
     changed = {
-        k: (saved.get(k), v)
-        for k, v in meta.items()
-        if k in saved and saved.get(k) != v and k not in CONTINUABLE
+        k: (saved.get(k), v) for k, v in meta.items() if k in saved and saved.get(k) != v and k not in CONTINUABLE
     }
     if changed:
         detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import SoraError
-from ..video_io import read_video
+from ..io.video import read_video
 from ..world import WorldClip, make_clip
 from .buckets import Bucket, nearest_bucket
 

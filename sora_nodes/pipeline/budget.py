@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import time
 import weakref
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from .errors import ResourceError
+from ..errors import ResourceError
+from ..io.device import available_bytes
 
 log = logging.getLogger("sora_nodes")
 
@@ -161,35 +161,6 @@ def estimate_render(
     peak = ALLOCATOR_SLACK * max(dit_bytes, vae_bytes) + 3 * frame_bytes  # frames, watermarked copy, uint8 pixels
     flops = steps * MODEL_CALLS_PER_STEP.get(sampler, 2) * dit_flops + batch * vae_flops
     return RenderEstimate(int(peak), float(flops), flops / (CONV_EFFICIENCY * matmul_flops_per_second()))
-
-
-def available_bytes(device: torch.device) -> int:
-    """Memory a render may still use: free GPU memory, or MemAvailable of this machine."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-
-
-def check_weights_fit(what: str, nbytes: int, device: torch.device | str, *, parameters: int | None = None) -> None:
-    """Raise ResourceError when loading `what` needs more than the free memory of `device`: the render's own
-    measure (available_bytes), applied before a network is built, so a file that claims a huge network is
-    refused instead of exhausting the machine."""
-    device = torch.device(device)
-    free = available_bytes(device)
-    if nbytes > free:
-        count = f" ({parameters / 1e9:.3g} billion parameters)" if parameters is not None else ""
-        raise ResourceError(
-            f"{what} needs about {nbytes / 2**30:.3g} GiB of {device.type} memory to load{count}, but only "
-            f"{free / 2**30:.1f} GiB is free; close other programs or use a machine with more memory (if the file "
-            "should be small, its config is damaged)"
-        )
 
 
 def check_render_fits(

@@ -1,6 +1,7 @@
 """One DiT training step (forward, backward, AdamW) in fp32 and under bf16 autocast, side by side.
 
-Run: python bench/train_precision.py [--preset shapes4] [--batch 32] [--steps 6] [--threads 2]
+Run: sora bench train-precision [--preset shapes4] [--batch 32] [--steps 6] [--threads 2]
+     (or python -m sora_nodes.bench.train_precision)
 
 Both runs start from the same weights and batch; the script prints the median step time of each,
 their ratio, the CPU's capability string (bf16 pays only with AVX512-BF16 or AMX), and the loss
@@ -14,14 +15,11 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+import torch
 
-import torch  # noqa: E402
-
-from sora_nodes.diffusion.flow import add_noise, flow_matching_loss  # noqa: E402
-from sora_nodes.models.dit import DiT, dit_preset  # noqa: E402
+from ..diffusion.flow import add_noise, flow_matching_loss
+from ..models.dit import DiT, dit_preset
 
 
 def run(preset: str, batch: int, steps: int, amp: torch.dtype | None) -> tuple[list[float], float]:
@@ -48,16 +46,18 @@ def run(preset: str, batch: int, steps: int, amp: torch.dtype | None) -> tuple[l
     return times[1:], loss  # the first step pays one-off allocation and kernel selection
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="shapes4")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--threads", type=int, default=2)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    print(f"CPU capability {torch.backends.cpu.get_cpu_capability()}, {a.threads} threads, DiT {a.preset}, "
-          f"batch {a.batch}, 80 tokens")
+    print(
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, {a.threads} threads, DiT {a.preset}, "
+        f"batch {a.batch}, 80 tokens"
+    )
     fp32, loss32 = run(a.preset, a.batch, a.steps, None)
     bf16, loss16 = run(a.preset, a.batch, a.steps, torch.bfloat16)
     m32, m16 = statistics.median(fp32), statistics.median(bf16)

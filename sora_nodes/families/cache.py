@@ -12,7 +12,8 @@ from typing import TypeVar
 
 import torch
 
-from .bundle import SoraModel, load_sora_model, require_model_file
+from ..bundle import SoraModel, require_model_file
+from .sora import load_sora
 
 log = logging.getLogger("sora_nodes")
 MAX_MODELS = 2  # the default model is ~30 MB; two lets an A/B comparison stay warm
@@ -55,12 +56,12 @@ def _cached(cache: OrderedDict, key: tuple, load: Callable[[], T], what: str, li
 
 
 def cached_sora_model(path: str | Path, device: torch.device, *, announce: bool = True) -> SoraModel:
-    """`load_sora_model(path)`, reusing the loaded model while the file on disk is unchanged. A real load is
+    """`load_sora(path)`, reusing the loaded model while the file on disk is unchanged. A real load is
     logged (`announce`): in a server's log, reloads are what a user looks for."""
     path = Path(path)
     require_model_file(path)
     key = (*file_identity(path), str(device))
-    load = lambda: load_sora_model(path, device=device)  # noqa: E731
+    load = lambda: load_sora(path, device=device)  # noqa: E731
     return _cached(_models, key, load, f"checkpoint {path}", MAX_MODELS, announce)
 
 
@@ -70,7 +71,7 @@ def _identity(path: Path) -> tuple:
 
 def cached_wan_model(dit: Path, vae: Path, device: torch.device, dtype: str = "auto") -> SoraModel:
     """A Wan DiT + VAE, kept while both files are unchanged; only one at a time (the 14B DiT is 28 GB in bf16)."""
-    from .wan_loader import load_wan_model
+    from .wan import load_wan_model
 
     key = (_identity(dit), _identity(vae), str(device), dtype)
     load = lambda: load_wan_model(dit, vae, device=device, dtype=dtype)  # noqa: E731
@@ -80,8 +81,8 @@ def cached_wan_model(dit: Path, vae: Path, device: torch.device, dtype: str = "a
 def cached_umt5(path: Path, device: torch.device, dtype: str = "auto"):
     """The umT5-XXL text encoder, kept while its file is unchanged; one at a time. `auto` is bf16 everywhere, as
     Wan runs it: 11 GB, where fp32 (23 GB) would not fit beside the DiT on a 24 GB machine."""
-    from .models.umt5 import load_umt5_text_encoder
-    from .wan_loader import weight_dtype
+    from ..models.umt5 import load_umt5_text_encoder
+    from .wan import weight_dtype
 
     key = (_identity(path), str(device), dtype)
     chosen = None if dtype == "auto" else weight_dtype(dtype, device)

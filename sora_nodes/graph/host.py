@@ -2,8 +2,9 @@
 
 Nodes never talk to ComfyUI directly. They ask the current host for folders, progress bars and
 the interrupt check, so the same node classes run in both places. Inside a ComfyUI process
-(`folder_paths` is already imported by the server) the host is `ComfyHost`; otherwise it is a
-`HeadlessHost`, which the runner configures with its own folders.
+(`folder_paths` is already imported by the server) the host is the one `sora_nodes.comfy` registered
+with `serve_inside_comfyui`; otherwise it is a `HeadlessHost`, which the runner configures with its own
+folders. The ComfyUI host registers itself so that this module, below the adapters, never imports them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -21,11 +22,10 @@ import torch
 
 from ..bundle import MODELS_DIR
 from ..errors import SoraError
+from ..io.device import pick_device
 
 MODEL_FOLDER = "sora"  # models/sora/, the folder name registered with ComfyUI
 MODEL_EXTENSIONS = {".safetensors"}
-# ComfyUI's own model folders, where open checkpoints (Wan 2.1) live; .pth for the original Wan release files
-WEIGHT_FOLDERS = ("diffusion_models", "vae", "text_encoders")
 WEIGHT_EXTENSIONS = {".safetensors", ".pth", ".pt"}
 VIDEO_EXTENSIONS = {".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif", ".m4v"}
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}  # SoraLoadVideo loads these as 1-frame videos
@@ -54,7 +54,7 @@ class Host(Protocol):
     def check_interrupted(self) -> None: ...
 
 
-def _files(folders: list[Path], extensions: set[str]) -> list[str]:
+def listed_files(folders: list[Path], extensions: set[str]) -> list[str]:
     """Relative names of the files under `folders` with one of `extensions`, sorted, first folder wins."""
     names: dict[str, None] = {}
     for folder in folders:
@@ -65,7 +65,7 @@ def _files(folders: list[Path], extensions: set[str]) -> list[str]:
     return sorted(names)
 
 
-def _inside(
+def file_inside(
     folders: list[Path], name: str, what: str, hint: str, outside: str = "pick a file inside that folder"
 ) -> Path:
     """The existing file `name` in one of `folders`. A name that leaves its folder, by `..`, an absolute path or a
@@ -110,20 +110,20 @@ class HeadlessHost:
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def model_names(self) -> list[str]:
-        return _files(self.models, MODEL_EXTENSIONS)
+        return listed_files(self.models, MODEL_EXTENSIONS)
 
     def model_path(self, name: str) -> Path:
-        return _inside(self.models, name, "checkpoint", "put .safetensors files in models/sora/")
+        return file_inside(self.models, name, "checkpoint", "put .safetensors files in models/sora/")
 
     def weight_names(self, folder: str) -> list[str]:
-        return _files([self.weights / folder], WEIGHT_EXTENSIONS)
+        return listed_files([self.weights / folder], WEIGHT_EXTENSIONS)
 
     def weight_path(self, folder: str, name: str) -> Path:
         if Path(name).is_absolute():  # `sora render --model /path/to/wan.safetensors`
             if not Path(name).exists():
                 raise SoraError(f"{name} does not exist; pass the path of a file in models/{folder}/")
             return Path(name)
-        return _inside(
+        return file_inside(
             [self.weights / folder],
             name,
             "model file",
@@ -132,14 +132,14 @@ class HeadlessHost:
         )
 
     def input_names(self) -> list[str]:
-        return _files([self.input], INPUT_EXTENSIONS)
+        return listed_files([self.input], INPUT_EXTENSIONS)
 
     def input_path(self, name: str) -> Path:
         if Path(name).is_absolute() and self.allow_absolute_inputs:  # the user let this graph name any file
             if not Path(name).is_file():
                 raise SoraError(f"video {name!r} does not exist")
             return Path(name)
-        return _inside(
+        return file_inside(
             [self.input],
             name,
             "video",
@@ -153,9 +153,7 @@ class HeadlessHost:
         return self.output
 
     def device(self) -> torch.device:
-        if self.compute is not None:
-            return self.compute
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return self.compute if self.compute is not None else pick_device("auto")
 
     def progress(self, total: int) -> Progress:
         return _Bar(self, total)
@@ -170,16 +168,21 @@ class HeadlessHost:
 
 
 _override: Host | None = None
+_comfyui_host: Callable[[], Host] | None = None
+
+
+def serve_inside_comfyui(make_host: Callable[[], Host]) -> None:
+    """Called once by `sora_nodes.comfy`: how to build the host when running inside ComfyUI's server."""
+    global _comfyui_host
+    _comfyui_host = make_host
 
 
 def current_host() -> Host:
     """The host set by `use_host`, else ComfyUI's when running inside its server, else a default headless one."""
     if _override is not None:
         return _override
-    if "folder_paths" in sys.modules:
-        from .comfyui_host import comfyui_host
-
-        return comfyui_host()
+    if "folder_paths" in sys.modules and _comfyui_host is not None:
+        return _comfyui_host()
     return HeadlessHost()
 
 

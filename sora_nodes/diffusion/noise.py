@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .errors import ShapeError, SoraError
+from ..errors import ShapeError, SoraError
 
 
 def seeded_noise(

@@ -7,8 +7,8 @@ CLI render into ComfyUI (or passing the tag to `sora run`) gives back the same v
 
 from __future__ import annotations
 
-from .bundle import DEFAULT_MODEL_NAME
-from .safety.frames import FrameSafetySettings
+from ..bundle import DEFAULT_MODEL_NAME
+from ..safety.frames import FrameSafetySettings
 
 FRAMES = FrameSafetySettings()
 

@@ -12,19 +12,19 @@ from dataclasses import dataclass
 
 import torch
 
-from .bundle import SoraModel
-from .diffusion.conditioning import SpacetimeCondition, no_condition, paste_known
-from .diffusion.flow import add_noise, denoised_from_velocity, resolution_shift, sigma_schedule
-from .diffusion.guidance import classifier_free_guidance
-from .diffusion.samplers import get_sampler
-from .errors import ShapeError, SoraError
-from .latent_format import LatentFormat
-from .models.attention import resolve_backend
-from .models.text import TextEmbedding, TextEncoder, load_text_encoder
-from .models.vae import VideoVAE
-from .models.vae_tiling import check_tiling
-from .noise import seeded_noise
-from .render_budget import RenderEstimate, check_render_fits
+from ..bundle import SoraModel
+from ..diffusion.conditioning import SpacetimeCondition, no_condition, paste_known
+from ..diffusion.flow import add_noise, denoised_from_velocity, resolution_shift, sigma_schedule
+from ..diffusion.guidance import classifier_free_guidance
+from ..diffusion.noise import seeded_noise
+from ..diffusion.samplers import get_sampler
+from ..errors import ShapeError, SoraError
+from ..models.attention import resolve_backend
+from ..models.latent_format import LatentFormat
+from ..models.text import TextEmbedding, TextEncoder, load_text_encoder
+from ..models.vae import VideoVAE
+from ..models.vae_tiling import check_tiling
+from .budget import RenderEstimate, check_render_fits
 
 MAX_LATENT_FRAMES = 513  # one clip: 2049 frames at the 4x temporal VAE, about 4 min at 8 fps
 PRECISIONS = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -13,15 +13,9 @@ from typing import Any
 
 import torch
 
-from .comfy.host import HeadlessHost, Host, Interrupted, use_host
-from .errors import SoraError
+from ..errors import SoraError
+from .host import HeadlessHost, Host, Interrupted, use_host
 from .workflow import NodeMapping, hidden_inputs, input_specs, needed_nodes, output_nodes, validate
-
-
-def default_mapping() -> NodeMapping:
-    from .comfy import NODE_CLASS_MAPPINGS
-
-    return NODE_CLASS_MAPPINGS
 
 
 def _split(result: Any, node: str, cls: type) -> tuple[dict, tuple]:
@@ -56,17 +50,17 @@ def _saved_files(ui: dict, output_dir: Path) -> list[Path]:
 def run_workflow(
     graph: dict,
     *,
-    mapping: NodeMapping | None = None,
+    mapping: NodeMapping,
     host: Host | None = None,
     ui: dict | None = None,
     where: str = "the workflow",
 ) -> list[Path]:
-    """Validate and execute an API graph; returns the files the output nodes saved, in order.
+    """Validate and execute an API graph with the node classes of `mapping` (the pack's: `sora_nodes.comfy`'s
+    NODE_CLASS_MAPPINGS); returns the files the output nodes saved, in order.
 
     A node that fails raises SoraError naming its id and class; Ctrl-C (KeyboardInterrupt) and
     `Interrupted` pass through unchanged.
     """
-    mapping = default_mapping() if mapping is None else mapping
     host = HeadlessHost() if host is None else host
     with use_host(host):  # schemas list the host's model and input files, so validate under it too
         graph = validate(graph, mapping, where)

@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Any
 
-from .errors import SoraError
+from ..errors import SoraError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import SoraError
+from ..errors import SoraError
 from .file_kind import file_kind
 
 # O_NOFOLLOW is POSIX; where it is missing, O_EXCL alone still refuses an existing link.

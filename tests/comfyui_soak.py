@@ -1,6 +1,6 @@
 """Soak: one real ComfyUI server renders the shipped text-to-video graph many times; does it leak or reload?
 
-Run: COMFYUI_DIR=~/ComfyUI COMFYUI_PYTHON=~/comfy-venv/bin/python python bench/comfyui_soak.py
+Run: COMFYUI_DIR=~/ComfyUI COMFYUI_PYTHON=~/comfy-venv/bin/python python tests/comfyui_soak.py
          [--renders 20] [--steps 4] [--max-growth 5] [--keep]
 
 The ComfyUI checkout and its interpreter are found as in tests/comfyui_host.py ($COMFYUI_DIR, else
@@ -17,7 +17,7 @@ Steps are lowered to --steps (the shipped graph has 20) to keep the run short; t
 Reported: the server process's VmRSS (/proc/<pid>/status) after the first render, which includes
 the loaded model, and after the last; the growth between them in percent; seconds per render
 (first, median and last of the rest); and how many times the pack logged
-"loaded checkpoint" (sora_nodes/model_cache.py logs each real load, not a cache hit).
+"loaded checkpoint" (sora_nodes/families/cache.py logs each real load, not a cache hit).
 Exits 1 if the growth exceeds --max-growth percent, the checkpoint was loaded more than once, or a
 render did not succeed; 2 if ComfyUI is not found.
 """
@@ -32,14 +32,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the server helpers the host tests use
+from comfyui_host import comfyui_dir, load_json, start_server  # the server helpers the host tests use
 
-from comfyui_host import comfyui_dir, load_json, start_server  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 WORKFLOW = REPO / "workflows" / "api" / "text_to_video.json"
 SHIPPED_STEPS = 20
-LOADED_CHECKPOINT = re.compile(r"loaded checkpoint (\S+)")  # sora_nodes/model_cache.py
+LOADED_CHECKPOINT = re.compile(r"loaded checkpoint (\S+)")  # sora_nodes/families/cache.py
 
 
 def rss_bytes(pid: int) -> int:

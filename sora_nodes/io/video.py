@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc
 
+from ..errors import ResourceError, ShapeError, SoraError
 from .atomic import atomic_path
-from .errors import ResourceError, ShapeError, SoraError
-from .render_budget import available_bytes
+from .device import available_bytes
 from .video_tags import capped_tag
 
 BT709 = 1  # AVColorSpace value; PyAV takes the int for `colorspace` and `dst_colorspace`

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import WorkflowError
+from ..errors import WorkflowError
 
 NodeMapping = Mapping[str, type]
 

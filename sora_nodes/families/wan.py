@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from .bundle import SoraModel
-from .errors import CheckpointError
-from .models.config import check_config_limits
-from .models.wan_dit import WanDiT, WanDiTConfig
-from .models.wan_dit_keys import diffusers_to_wan, is_diffusers_layout
-from .models.weights import load_weights, read_weights, strip_prefix, unscale_fp8
+from ..bundle import SoraModel
+from ..errors import CheckpointError, SoraError
+from ..models.config import check_config_limits
+from ..models.wan_dit import WanDiT, WanDiTConfig
+from ..models.wan_dit_keys import diffusers_to_wan, is_diffusers_layout
+from ..models.weights import load_weights, read_weights, strip_prefix, unscale_fp8
 
 WAN_HEAD_DIM = 128  # 1.3B: 1536 / 12 heads, 14B: 5120 / 40
 WAN_METADATA = {
@@ -38,6 +38,12 @@ WAN_NEGATIVE_PROMPT = (
     "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
     "手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
 )
+# ComfyUI's model folders of the three files, by the SoraWanLoader input that names each
+FOLDERS = {"diffusion_model": "diffusion_models", "vae_name": "vae", "text_encoder_name": "text_encoders"}
+# `sora render`'s defaults for Wan 2.1: 480p, 5 s at 16 fps, its sampler (UniPC) and its default negative prompt
+RENDER_DEFAULTS = {
+    "size": (832, 480), "frames": 81, "fps": 16.0, "steps": 30, "sampler": "unipc", "negative": WAN_NEGATIVE_PROMPT,
+}  # fmt: skip
 DIT_PREFIXES = ("model.diffusion_model.", "diffusion_model.", "model.")
 WEIGHT_DTYPES = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # What a release folder calls its parts (the Wan-AI/Wan2.1-T2V-* repositories)
@@ -110,7 +116,7 @@ def load_wan_dit(path: str | Path, *, device="cpu", dtype: torch.dtype = torch.f
 
 def load_wan_model(dit_path: str | Path, vae_path: str | Path, *, device="cpu", dtype: str = "auto") -> SoraModel:
     """The Wan DiT and VAE as one `SoraModel`; the VAE stays fp32 on the CPU and bf16 on a GPU, as the DiT."""
-    from .models.wan_vae import load_wan_vae
+    from ..models.wan_vae import load_wan_vae
 
     device = torch.device(device)
     chosen = weight_dtype(dtype, device)
@@ -133,26 +139,33 @@ def release_parts(dit_path: Path) -> tuple[Path, Path] | None:
     return None
 
 
-def is_wan_diffusion_model(path: Path) -> bool:
-    """Whether `path` (a file, or a release folder of one file or shards) looks like a Wan DiT, from its
-    tensor names alone (only headers are read)."""
-    import json
+def wan_files(model: Path, vae: Path | None, text_encoder: Path | None) -> tuple[Path, Path, Path]:
+    """(diffusion model, VAE, text encoder) of a Wan render: `vae` and `text_encoder` (--vae and
+    --text-encoder) when given, else the files that lie beside the model (its release folder, or ComfyUI's
+    models/ tree)."""
+    found = release_parts(model if model.is_file() else model / "diffusion_pytorch_model.safetensors")
+    vae = vae or (found[0] if found else None)
+    text = text_encoder or (found[1] if found else None)
+    if vae is None or text is None:
+        raise SoraError(
+            f"{model} is a Wan 2.1 diffusion model; say where its VAE and text encoder are with --vae "
+            "(wan_2.1_vae.safetensors or Wan2.1_VAE.pth) and --text-encoder (umt5_xxl_*.safetensors or "
+            "models_t5_umt5-xxl-enc-bf16.pth), or keep them in ComfyUI's models/vae/ and models/text_encoders/"
+        )
+    return model, vae, text
 
-    from safetensors import safe_open
 
-    keys: list[str] = []
-    try:
-        if path.is_dir():
-            index = sorted(path.glob("diffusion_pytorch_model*.safetensors.index.json"))
-            files = sorted(path.glob("diffusion_pytorch_model*.safetensors"))
-            if index:
-                keys = list(json.loads(index[0].read_text())["weight_map"])
-            elif files:
-                path = files[0]
-        if not keys and path.suffix == ".safetensors" and path.is_file():
-            with safe_open(str(path), framework="pt") as f:
-                keys = list(f.keys())
-    except Exception:  # noqa: BLE001 - an unreadable file is reported by the loader that reads it
-        return False
-    names = ("self_attn.norm_q", "attn1.norm_q")  # the Wan and diffusers names of a distinctive tensor
-    return any(k.endswith("patch_embedding.weight") for k in keys) and any(n in k for k in keys for n in names)
+def wan_root(wan: tuple[Path, Path, Path] | None) -> Path | None:
+    """The models/ folder the three Wan files lie in, each in its ComfyUI subfolder, if they do."""
+    if wan is None:
+        return None
+    root = wan[0].resolve().parent.parent
+    inside = all(p.resolve().parent == root / folder for p, folder in zip(wan, FOLDERS.values(), strict=True))
+    return root if inside else None
+
+
+def wan_names(wan: tuple[Path, Path, Path]) -> list[str]:
+    """How the render's graph names the Wan files: as ComfyUI lists them when they lie in its folders
+    (the graph then opens in ComfyUI as is, and stores no private paths), else by absolute path."""
+    root = wan_root(wan)
+    return [p.name if root else str(p.resolve()) for p in wan]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ShapeError
+from ..errors import ShapeError
 
 
 @dataclass(frozen=True)

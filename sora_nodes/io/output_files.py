@@ -12,7 +12,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import SoraError
+from ..errors import SoraError
 from .file_kind import file_kind
 
 NO_NUL = "contains a NUL character (\\x00), which no file name can hold; remove it"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import copy
 
-from ..workflow import prompt_texts
-from .frames import FrameSafetySettings
-from .gate import require_safe_prompts
+from ..safety.frames import FrameSafetySettings
+from ..safety.gate import require_safe_prompts
+from .workflow import prompt_texts
 
 SAVE_NODES = {"SoraSaveVideo": "frames"}  # class -> its frames input
 FRAME_SAFETY = "SoraFrameSafety"

@@ -1,11 +1,11 @@
 """Invisible watermark: PSNR cost and bit accuracy before and after H.264, and false positives.
 
-Run: python bench/watermark.py [--clips N] [--crf 23]
+Run: sora bench watermark [--clips N] [--crf 23]   (or python -m sora_nodes.bench.watermark)
 
 For world clips at each size, side by side in one run: the PSNR of marked against unmarked frames
 (after rounding to 8 bits, as the MP4 stores them); the fraction of the 32 payload bits read
 correctly per frame and after the vote across frames, on the marked frames and after an MP4
-round trip at --crf through sora_nodes.video_io (PyAV, libx264); how many marked videos are found,
+round trip at --crf through sora_nodes.io.video (PyAV, libx264); how many marked videos are found,
 also when the video is a single frame; and how many unmarked world videos and noise videos are
 wrongly found, with the fewest bit errors any of them came to (a match needs <= MAX_BIT_ERRORS).
 
@@ -31,11 +31,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+import torch
 
-import torch  # noqa: E402
-
-from sora_nodes.provenance.watermark import (  # noqa: E402
+from ..io.video import read_video, write_video
+from ..provenance.watermark import (
     MAX_BIT_ERRORS,
     PAYLOAD,
     embed_watermark,
@@ -43,8 +42,7 @@ from sora_nodes.provenance.watermark import (  # noqa: E402
     read_watermark,
     read_watermark_file,
 )
-from sora_nodes.video_io import read_video, write_video  # noqa: E402
-from sora_nodes.world import make_clip  # noqa: E402
+from ..world import make_clip
 
 SIZES = [(64, 64), (112, 64), (64, 112), (256, 256)]  # width x height
 FRAMES = 17

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .models.vae import VideoVAE
+from ..models.vae import VideoVAE
 
 FIT_CLIPS = 8
 _fitted: weakref.WeakKeyDictionary[VideoVAE, torch.Tensor] = weakref.WeakKeyDictionary()
@@ -21,7 +21,7 @@ _fitted: weakref.WeakKeyDictionary[VideoVAE, torch.Tensor] = weakref.WeakKeyDict
 
 def fit_latent_rgb(vae: VideoVAE, *, clips: int = FIT_CLIPS, size: int = 64) -> torch.Tensor:
     """Least-squares map [C + 1, 3] from a normalised latent cell (plus a bias) to its RGB in 0..1."""
-    from .world.clip import make_clip
+    from ..world.clip import make_clip
 
     ks, kt = vae.config.spatial_factor, vae.config.temporal_factor
     size = max(size, 2 * ks) // ks * ks
