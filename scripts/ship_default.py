@@ -1,7 +1,7 @@
 """Score a trained model on the shipped held-out set and write it as the default checkpoint, with its
 recipe, steps and scores in the file's metadata (what `sora info` and the tests read back).
 
-    .venv/bin/python scripts/ship_default.py runs/default/dit/sora.safetensors [-o models/sora/sora-default.safetensors]
+    .venv/bin/python scripts/ship_default.py runs/default-v3/dit/sora.safetensors [-o models/sora/sora-default.safetensors]
 
 Scores: `sora eval` with default settings (20 euler steps, cfg 5, seed 0) at 64x64, 112x64 and 64x112.
 """
@@ -14,7 +14,7 @@ from sora_nodes.bundle import default_model_path, load_sora_model, save_sora_mod
 from sora_nodes.evaluate.prompts import load_prompts
 from sora_nodes.evaluate.run import evaluate
 
-RECIPE = "bash scripts/train_default.sh (default model v2: VAE shapes4, DiT shapes4)"
+RECIPE = "bash scripts/train_default.sh (default model v3: VAE shapes4, DiT shapes4-pos)"
 SIZES = ((64, 64), (112, 64), (64, 112))
 
 
