@@ -65,8 +65,8 @@ def api_graph(ui: dict, where: str) -> dict:
     import tempfile
 
     from sora_nodes.comfy import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+    from sora_nodes.graph.convert import ui_to_api
     from sora_nodes.graph.host import HeadlessHost, use_host
-    from sora_nodes.graph.workflow import ui_to_api
 
     with tempfile.TemporaryDirectory() as models, use_host(HeadlessHost(weights=Path(models))):
         for folder, name in zip(("diffusion_models", "vae", "text_encoders"), FILES, strict=True):

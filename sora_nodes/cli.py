@@ -18,8 +18,7 @@ from pathlib import Path
 from . import __version__
 from .errors import SafetyRejection, SoraError, WorkflowError
 
-SAMPLER_CHOICES = ("euler", "heun", "dpmpp_2m", "unipc")
-ATTENTION_CHOICES = ("auto", "xformers", "sdpa", "reference")
+SETTINGS_FLAGS = ("steps", "cfg", "seed", "sampler", "attention", "precision")  # `sora render`'s SamplingSettings
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -109,19 +108,13 @@ def check_render_arguments(args, graph: dict, host):
     shape in the geometry the graph's empty latent imposes on every model, and the graph against its
     nodes' schemas (--steps at most 1000, --fps at least 1, ...), named by argument."""
     from .comfy import NODE_CLASS_MAPPINGS
+    from .flags import settings_from_args
     from .graph.host import use_host
-    from .graph.workflow import validate
+    from .graph.validate import validate
     from .models.latent_format import SORA_LATENT
     from .pipeline.generate import SamplingSettings, check_clip
 
-    settings = SamplingSettings(
-        steps=args.steps,
-        cfg=args.cfg,
-        sampler=args.sampler,
-        seed=args.seed,
-        attention=args.attention,
-        precision=args.precision,
-    )
+    settings = settings_from_args(SamplingSettings, args)
     width, height = args.size
     check_clip(SORA_LATENT, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
     with use_host(host):  # the loader's file names are judged against the host's folders
@@ -250,7 +243,7 @@ def cmd_render(args) -> int:
 
 def cmd_run(args) -> int:
     from .graph.host import HeadlessHost
-    from .graph.workflow import load_workflow
+    from .graph.load import load_workflow
     from .io.output_files import check_output_folder
 
     output = check_output_folder(args.output)
@@ -278,10 +271,12 @@ def cmd_run(args) -> int:
 
 def _run_graph(args, path, graph, host) -> int:
     from .comfy import NODE_CLASS_MAPPINGS
+    from .graph.convert import ConversionError, ui_to_api
     from .graph.guard import guard_graph
     from .graph.host import Interrupted, use_host
+    from .graph.load import workflow_format
+    from .graph.overrides import apply_overrides
     from .graph.runner import run_workflow
-    from .graph.workflow import ConversionError, apply_overrides, ui_to_api, workflow_format
 
     mapping = NODE_CLASS_MAPPINGS
     ui = None
@@ -376,6 +371,9 @@ def cmd_verify(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .flags import add_settings_arguments
+    from .pipeline.generate import SamplingSettings
+
     parser = OneLineParser(prog="sora", description="Sora-style text-to-video (sora-nodes)")
     parser.add_argument("--version", action="version", version=f"sora-nodes {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -390,10 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--size", type=parse_size, default=None, help="WIDTHxHEIGHT (default 64x64; Wan 832x480)")
     render.add_argument("--frames", type=int, default=None, help="1 + k*k_t frames (default 17; Wan 81)")
     render.add_argument("--fps", type=float, default=None, help="default 8; Wan 16")
-    render.add_argument("--steps", type=int, default=None, help="default 20; Wan 30")
-    render.add_argument("--cfg", type=float, default=5.0, help="guidance scale; 1 disables guidance")
-    render.add_argument("--seed", type=int, default=0)
-    render.add_argument("--sampler", choices=SAMPLER_CHOICES, default=None, help="default euler; Wan unipc")
+    # steps and sampler: None until the model's family says
+    add_settings_arguments(render, SamplingSettings, SETTINGS_FLAGS, steps=None, sampler=None)
     render.add_argument("--negative", default=None, help="negative prompt (default empty; Wan: its own default)")
     render.add_argument(
         "--no-recaption", action="store_true", help="condition on the prompt as written, not the detailed caption"
@@ -411,14 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--weight-dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="Wan weights in memory"
     )
-    render.add_argument("--attention", choices=ATTENTION_CHOICES, default="auto")
     render.add_argument(
         "--vae-tile", type=int, default=None, metavar="CELLS", help="decode in spatial tiles of this many latent cells"
     )
     render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    render.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="DiT compute (auto: bf16 on CUDA)"
-    )
     render.add_argument("--no-c2pa", action="store_true", help="do not sign the MP4 with a C2PA manifest")
     render.add_argument(
         "--c2pa-prompt", action="store_true", help="put the prompt in the signed C2PA manifest (off by default)"

@@ -22,8 +22,8 @@ from toy_nodes import MAPPING
 from sora_nodes.cli import main
 from sora_nodes.errors import SoraError, WorkflowError
 from sora_nodes.graph.host import HeadlessHost, Interrupted
+from sora_nodes.graph.load import load_workflow
 from sora_nodes.graph.runner import run_workflow
-from sora_nodes.graph.workflow import load_workflow
 from sora_nodes.io.video import read_video, read_video_tags, write_video
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,8 @@ from sora_nodes.cli import main
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS
 from sora_nodes.errors import SafetyRejection
 from sora_nodes.graph.guard import guard_graph, with_frame_safety
-from sora_nodes.graph.workflow import load_workflow, prompt_texts
+from sora_nodes.graph.load import load_workflow
+from sora_nodes.graph.prompts import prompt_texts
 from sora_nodes.safety.gate import require_safe_prompt
 
 HARMFUL = "a red circle next to a n.u.d.e woman"

@@ -13,17 +13,11 @@ import pytest
 from toy_nodes import MAPPING, Even
 
 from sora_nodes.errors import WorkflowError
-from sora_nodes.graph.workflow import (
-    ConversionError,
-    apply_overrides,
-    input_specs,
-    load_workflow,
-    parse_override,
-    parse_value,
-    ui_to_api,
-    validate,
-    workflow_format,
-)
+from sora_nodes.graph.convert import ConversionError, ui_to_api
+from sora_nodes.graph.load import load_workflow, workflow_format
+from sora_nodes.graph.overrides import apply_overrides, parse_override, parse_value
+from sora_nodes.graph.schema import input_specs
+from sora_nodes.graph.validate import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
@@ -533,7 +527,7 @@ def test_the_wan_workflows_are_what_the_real_frontend_queues(request):
     require_browser()
     write_tiny_wan(server.output.parent / "models")  # so the loader's lists hold the names the graphs use
     from sora_nodes.graph.host import HeadlessHost, use_host
-    from sora_nodes.graph.workflow import input_specs
+    from sora_nodes.graph.schema import input_specs
 
     def default(spec):
         return spec.options.get("default", spec.choices[0] if spec.choices else None)

@@ -10,7 +10,7 @@ import copy
 
 from ..safety.frames import FrameSafetySettings
 from ..safety.gate import require_safe_prompts
-from .workflow import prompt_texts
+from .prompts import prompt_texts
 
 SAVE_NODES = {"SoraSaveVideo": "frames"}  # class -> its frames input
 FRAME_SAFETY = "SoraFrameSafety"

@@ -15,7 +15,8 @@ import torch
 
 from ..errors import SoraError
 from .host import HeadlessHost, Host, Interrupted, use_host
-from .workflow import NodeMapping, hidden_inputs, input_specs, needed_nodes, output_nodes, validate
+from .schema import NodeMapping, hidden_inputs, input_specs
+from .validate import needed_nodes, output_nodes, validate
 
 
 def _split(result: Any, node: str, cls: type) -> tuple[dict, tuple]:

@@ -8,7 +8,7 @@ later tasks (image-to-video, extend, loop, inpaint) reuse them without branching
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -17,9 +17,10 @@ from ..diffusion.conditioning import SpacetimeCondition, no_condition, paste_kno
 from ..diffusion.flow import add_noise, denoised_from_velocity, resolution_shift, sigma_schedule
 from ..diffusion.guidance import classifier_free_guidance
 from ..diffusion.noise import seeded_noise
-from ..diffusion.samplers import get_sampler
+from ..diffusion.samplers import SAMPLERS, get_sampler
 from ..errors import ShapeError, SoraError
-from ..models.attention import resolve_backend
+from ..flags import flag
+from ..models.attention import BACKENDS, resolve_backend
 from ..models.latent_format import LatentFormat
 from ..models.text import TextEmbedding, TextEncoder, load_text_encoder
 from ..models.vae import VideoVAE
@@ -39,13 +40,15 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    steps: int = 20
-    cfg: float = 5.0
-    sampler: str = "euler"
-    seed: int = 0
+    # The flags are `sora render`'s, where a model family's defaults stand in for the ones left out.
+    steps: int = field(default=20, metadata=flag("default 20; Wan 30"))
+    cfg: float = field(default=5.0, metadata=flag("guidance scale; 1 disables guidance"))
+    sampler: str = field(default="euler", metadata=flag("default euler; Wan unipc", choices=tuple(SAMPLERS)))
+    seed: int = field(default=0, metadata=flag())
     shift: float | None = None  # None: resolution-dependent shift from the token count
-    attention: str = "auto"
-    precision: str = "auto"  # DiT compute: auto = bf16 autocast on CUDA with bf16, else fp32
+    attention: str = field(default="auto", metadata=flag(choices=BACKENDS))
+    # DiT compute: auto = bf16 autocast on CUDA with bf16, else fp32
+    precision: str = field(default="auto", metadata=flag("DiT compute (auto: bf16 on CUDA)", choices=tuple(PRECISIONS)))
     denoise: float = 1.0  # < 1 starts part-way down the schedule from a given latent (SDEdit)
     reimpose: bool = False  # the DiT sees the known region re-noised from z_c with fresh noise each step (RePaint)
 

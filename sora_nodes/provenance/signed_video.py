@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..graph.workflow import prompt_texts
+from ..graph.prompts import prompt_texts
 from ..io.atomic import atomic_path
 from ..io.video import write_video
 from .sign import sign_video

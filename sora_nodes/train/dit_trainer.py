@@ -7,7 +7,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,6 +23,7 @@ from ..diffusion.flow import (
     velocity_target,
 )
 from ..errors import SoraError
+from ..flags import flag
 from ..models.config import config_to_json
 from ..models.dit import DiT, DiTConfig
 from ..models.text import load_text_encoder
@@ -31,7 +32,15 @@ from .buckets import Bucket
 from .condition_masks import random_condition_masks
 from .latent_cache import CACHE_FILE, BucketLatents, build_cache, load_cache, save_cache
 from .learning_curve import record_point, score_checkpoint
-from .run_state import CONTINUABLE, autocast_dtype_for_training, load_state, make_ema, save_loss_curve, save_state
+from .run_state import (
+    CONTINUABLE,
+    PRECISION_FLAG,
+    autocast_dtype_for_training,
+    load_state,
+    make_ema,
+    save_loss_curve,
+    save_state,
+)
 from .vae_trainer import lr_at, pick_bucket
 
 MODEL_FILE = "sora.safetensors"
@@ -39,22 +48,34 @@ MODEL_FILE = "sora.safetensors"
 
 @dataclass(frozen=True)
 class DiTTrainSettings:
-    steps: int = 4000
-    batch: int = 32
-    lr: float = 6e-4
+    steps: int = field(default=4000, metadata=flag())
+    batch: int = field(default=32, metadata=flag())
+    lr: float = field(default=6e-4, metadata=flag())
     warmup: int = 200
     ema_decay: float = 0.998
     clip_grad: float = 1.0
-    cfg_dropout: float = 0.1  # captions replaced by the empty prompt, which guidance uses as "unconditional"
-    condition_rate: float = 0.25  # clips trained with a task mask (first frame, prefix, box, ...)
-    dataset_size: int = 8000  # clips encoded once, spread over the buckets by weight
-    seed: int = 0
-    save_every: int = 200
-    precision: str = "auto"
-    stop_after: int | None = None  # end the run at this step without changing the lr schedule of `steps`
-    label_rate: float = 0.0  # clips captioned with the terse label instead of the long caption (world data)
-    eval_every: int = 0  # score the EMA model on a fixed held-out subset every N steps (0: never)
-    eval_prompts: int = 24
+    # captions replaced by the empty prompt, which guidance uses as "unconditional"
+    cfg_dropout: float = field(default=0.1, metadata=flag())
+    condition_rate: float = field(  # clips trained with a task mask (first frame, prefix, box, ...)
+        default=0.25, metadata=flag("share of clips trained with a random spacetime-condition mask")
+    )
+    dataset_size: int = field(  # spread over the buckets by weight
+        default=8000, metadata=flag("clips encoded once and reused (world data)")
+    )
+    seed: int = field(default=0, metadata=flag())
+    save_every: int = field(default=200, metadata=flag())
+    precision: str = field(default="auto", metadata=PRECISION_FLAG)
+    stop_after: int | None = field(
+        default=None, metadata=flag("end at this step, keeping the learning-rate schedule of --steps")
+    )
+    label_rate: float = field(
+        default=0.0, metadata=flag("share of world clips captioned with the terse label instead of the long caption")
+    )
+    eval_every: int = field(
+        default=0,
+        metadata=flag("score the EMA model on a fixed held-out subset every N steps (learning_curve.png; 0: never)"),
+    )
+    eval_prompts: int = field(default=24, metadata=flag("size of that subset"))
     # Flow loss weight 1 + object_weight * salience per latent cell, so the loss is not spent mostly on
     # textured backdrops and camera motion (docs/dit_experiments.md: not yet shown to help).
     object_weight: float = 0.0

@@ -8,9 +8,12 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..errors import SoraError
+from ..flags import flag
 from ..io.atomic import atomic_path
 
 STATE_FILE = "state.pt"
+# `--precision` of both trainers
+PRECISION_FLAG = flag("auto: bf16 autocast on CUDA (and AMX CPUs), fp32 elsewhere", choices=("auto", "fp32", "bf16"))
 # settings a run may change when it continues: the schedule length, where it stops, how often it
 # saves and scores; the vae entry is a path, and the VAE's recipe is compared instead
 CONTINUABLE = ("steps", "stop_after", "save_every", "eval_every", "eval_prompts", "vae", "cpu_minutes")

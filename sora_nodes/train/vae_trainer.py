@@ -6,7 +6,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -15,43 +15,60 @@ import torch.nn.functional as F
 from ..bundle import ARCHITECTURES
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import SoraError
+from ..flags import flag
 from ..models.config import config_to_json
 from ..models.vae import VAEConfig, VideoVAE
 from .buckets import Bucket
-from .run_state import autocast_dtype_for_training, load_state, make_ema, save_loss_curve, save_state
+from .run_state import PRECISION_FLAG, autocast_dtype_for_training, load_state, make_ema, save_loss_curve, save_state
 
 VAE_FILE = "vae.safetensors"
 
 
 @dataclass(frozen=True)
 class VAETrainSettings:
-    steps: int = 2000
-    batch: int = 8
-    lr: float = 1e-3
+    steps: int = field(default=2000, metadata=flag())
+    batch: int = field(default=8, metadata=flag())
+    lr: float = field(default=1e-3, metadata=flag())
     warmup: int = 100
     kl_weight: float = 1e-5  # both terms are means, and one latent value stands for ~41 pixel values
     ema_decay: float = 0.995
     clip_grad: float = 1.0
-    seed: int = 0
-    save_every: int = 200
-    precision: str = "auto"
+    seed: int = field(default=0, metadata=flag())
+    save_every: int = field(default=200, metadata=flag())
+    precision: str = field(default="auto", metadata=PRECISION_FLAG)
     stats_clips: int = 64  # clips encoded to measure the per-channel latent mean and std
-    crop: int | None = 32  # train on random crops of this many pixels: the VAE is convolutional, and 4x cheaper
-    crop_candidates: int = 1  # crop the busiest of this many random offsets per clip
+    # train on random crops of this many pixels: the VAE is convolutional, and 4x cheaper
+    crop: int | None = field(default=32, metadata=flag("random square crops (0: whole frames)"))
+    crop_candidates: int = field(
+        default=1, metadata=flag("crop the busiest of N random offsets per clip (1: plain random crops)")
+    )
     # L1 on the differences between neighbouring pixels and frames. Plain L1 is mostly background: a
     # 12 px shape is 3 % of a 64x64 frame, and v1 (weight 0) learned to drop it or round its corners.
-    gradient_weight: float = 0.0
-    first_frame_weight: float = 1.0  # frame 0 is encoded alone into the first latent frame: v1's weakest
+    gradient_weight: float = field(
+        default=0.0, metadata=flag("weight of the L1 term on pixel and frame differences (edges, motion)")
+    )
+    first_frame_weight: float = field(  # frame 0 is encoded alone into the first latent frame: v1's weakest
+        default=1.0, metadata=flag("loss weight of frame 0, which the causal VAE encodes alone")
+    )
     # Pixels far from their frame's mean colour weigh up to 1 + this much more (objects, not the
     # backdrop): at weight 0, a VAE reached 25 dB yet got only 63 % of object colours right.
-    salience_weight: float = 0.0
+    salience_weight: float = field(
+        default=0.0,
+        metadata=flag("extra loss weight of pixels far from their frame's mean colour (objects over the backdrop)"),
+    )
     # L1 on the high-pass (pixel minus its 3x3 mean) of backdrop pixels. The salience and gradient
     # terms are dominated by object edges, and v2 flattened the faint backdrop checker the
     # evaluator's camera estimate locks onto: a 14.9 px pan read as 0 px, a still object as falling.
-    backdrop_texture_weight: float = 0.0
+    backdrop_texture_weight: float = field(
+        default=0.0,
+        metadata=flag("weight of the L1 term on the backdrop's fine texture (what camera estimates lock onto)"),
+    )
     # Train the decoder alone, the encoder frozen and the latent statistics kept: the latent space does
     # not move, so a DiT trained on the starting VAE's latents stays valid with the new decoder.
-    decoder_only: bool = False
+    decoder_only: bool = field(
+        default=False,
+        metadata=flag("train only the decoder (with --init-from): the latents, and a DiT trained on them, stay valid"),
+    )
 
 
 def difference_l1(recon: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
