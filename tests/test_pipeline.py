@@ -26,15 +26,14 @@ def test_renders_native_sizes_without_cropping(tiny_model, text_encoder, width, 
     assert 0 <= video.min() and video.max() <= 1
 
 
+def render_5_frames(model, text_encoder, prompt: str, **settings):
+    """A 5-frame clip in 3 steps, for comparing settings."""
+    return generate(model, prompt, frames=5, text_encoder=text_encoder, settings=SamplingSettings(steps=3, **settings))
+
+
 def test_same_seed_same_video_and_other_seed_differs(tiny_model, text_encoder):
     def render(seed):
-        return generate(
-            tiny_model,
-            "a blue square",
-            frames=5,
-            text_encoder=text_encoder,
-            settings=SamplingSettings(steps=3, seed=seed),
-        )
+        return render_5_frames(tiny_model, text_encoder, "a blue square", seed=seed)
 
     a, b, c = render(7), render(7), render(8)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
@@ -125,13 +124,7 @@ def test_bad_requests_fail_before_any_work(tiny_model, text_encoder):
 
 def test_bf16_precision_runs_the_dit_in_bf16_and_stays_close(tiny_model, text_encoder):
     def render(precision):
-        return generate(
-            tiny_model,
-            "a white square",
-            frames=5,
-            text_encoder=text_encoder,
-            settings=SamplingSettings(steps=3, precision=precision),
-        )
+        return render_5_frames(tiny_model, text_encoder, "a white square", precision=precision)
 
     fp32, bf16 = render("fp32"), render("bf16")
     torch.testing.assert_close(render("auto"), fp32, rtol=0, atol=0)  # auto is fp32 on CPU

@@ -25,7 +25,6 @@ Utilisation is 4·B·H·N²·D / time / peak, with peak = 190 GFLOP/s fp32 for t
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import statistics
@@ -36,7 +35,7 @@ import torch
 
 from ..io.device import pick_device
 from ..models.attention import BACKENDS, AttentionBackendError, attention, available_backends, resolve_backend
-from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int
+from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int, report_main
 
 DEFAULT_TOKENS = (1024, 2048, 4096, 8192, 16384)
 
@@ -260,14 +259,7 @@ def format_table(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        report = run(args)
-    except AttentionBackendError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(report, indent=2) if args.json else format_table(report))
-    return 0
+    return report_main(argv, parse_args, run, format_table)
 
 
 if __name__ == "__main__":

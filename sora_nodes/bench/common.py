@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import json
 import os
 import platform
 import re
+import sys
+from collections.abc import Callable
 
 import torch
+
+from ..errors import SoraError
 
 CPU_PEAK_FLOPS = 190e9  # fp32 matmul, 2-core Zen 4 class box (ANCHORS.md)
 HOPPER_PEAK_FLOPS = 989e12  # H100 / H200 dense bf16
@@ -74,3 +79,21 @@ class CpuPeak:
 
     def stop(self) -> int:
         return self.status("VmHWM") - self._base
+
+
+def report_main(
+    argv: list[str] | None,
+    parse_args: Callable[[list[str] | None], argparse.Namespace],
+    run: Callable[[argparse.Namespace], dict],
+    format_table: Callable[[dict], str],
+) -> int:
+    """A benchmark's `main`: its report as JSON (--json) or as a table; a refused run (bad sizes, missing
+    checkpoint, unknown backend, unavailable device) is one line on stderr and exit status 2."""
+    args = parse_args(argv)
+    try:
+        report = run(args)
+    except SoraError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0

@@ -49,7 +49,6 @@ import torch
 
 from ..bundle import SoraModel, default_model_path, new_sora_model
 from ..diffusion.samplers import SAMPLERS
-from ..errors import SoraError
 from ..families.sora import load_sora
 from ..io.device import pick_device
 from ..io.video import write_video
@@ -58,7 +57,7 @@ from ..models.dit import DIT_PRESETS, DiT
 from ..models.text import TEXT_ENCODERS, TextEmbedding
 from ..models.vae import VAE_PRESETS
 from ..pipeline.generate import PRECISIONS, SamplingSettings, autocast_dtype, generate
-from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int
+from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int, report_main
 
 DEFAULT_PROMPT = "a red circle moving left over a blue background"
 DEFAULT_DIT, DEFAULT_VAE = "S", "small"
@@ -439,14 +438,7 @@ def format_table(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        report = run(args)
-    except SoraError as e:  # bad sizes, missing checkpoint, unknown preset, unavailable backend or device
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(report, indent=2) if args.json else format_table(report))
-    return 0
+    return report_main(argv, parse_args, run, format_table)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@ import torch
 
 from ..diffusion.flow import MAX_SHIFT
 from ..diffusion.samplers import SAMPLERS
-from ..errors import SoraError
 from ..graph.host import current_host
 from ..models.attention import BACKENDS
-from ..pipeline.generate import PRECISIONS, SamplingSettings, check_budget, check_request, sample_latent
+from ..pipeline.generate import PRECISIONS, SamplingSettings
 from ..pipeline.preview import latent_rgb, preview_image
-from ..tasks.long_video import sample_long_video, window_count
+from ..tasks.sampling import check_sampling, sample_video
 from .sockets import CATEGORY, SORA_CONDITIONING, SORA_MODEL, seed_input, socket
 
 
@@ -82,8 +81,6 @@ class SoraSampler:
         self, model, positive, negative, latent, seed, steps, cfg, sampler_name, shift, denoise, attention,
         precision="auto",
     ):  # fmt: skip
-        if not "".join(positive.prompts).strip():
-            raise SoraError("the positive prompt is empty; describe the video in the positive SoraTextConditioner")
         samples = _for_model(model, latent)  # [B, C, T', H', W']
         settings = SamplingSettings(
             steps=steps,
@@ -96,35 +93,18 @@ class SoraSampler:
             denoise=denoise,
         )
         plan = latent.get("sora_long")
-        if plan is None:  # a long video's windows are each the size of a normal clip
-            frames, height, width = model.latent_format.video_size(tuple(samples.shape[2:]))
-            latent_shape = check_request(model, width=width, height=height, frames=frames)  # one clip's limits
-            check_budget(model, latent_shape, settings, frames=frames, batch=samples.shape[0])
-        if plan is not None and samples.shape[0] != 1:
-            raise SoraError(f"a long video renders one item at a time; its latent has a batch of {samples.shape[0]}")
-        windows = window_count(samples.shape[2], model, plan.overlap_frames) if plan else 1
+        total = check_sampling(model, positive, samples, settings, plan)
         host = current_host()
-        bar, projection = host.progress(steps * windows), latent_rgb(model.vae)
+        bar, projection = host.progress(total), latent_rgb(model.vae)
         host.check_interrupted()
 
         def report(step):  # k-diffusion callback: step["denoised"] is the current x0 estimate
             bar.update(step["i"] + 1, preview_image(step["denoised"], projection))
 
-        shape = tuple(samples.shape[2:])
-        if plan is not None:
-            out = sample_long_video(model, positive, negative, shape, settings, plan, callback=report)
-        else:
-            out = sample_latent(
-                model,
-                positive,
-                negative,
-                shape,
-                settings,
-                batch=samples.shape[0],
-                start=samples if denoise < 1 else None,
-                condition=latent.get("sora_cond"),
-                callback=report,
-            )
+        condition = latent.get("sora_cond")
+        out = sample_video(
+            model, positive, negative, samples, settings, plan=plan, condition=condition, callback=report
+        )
         rest = {k: v for k, v in latent.items() if k != "sora_video_size"}  # the output is no longer empty
         return ({**rest, "samples": out.cpu()},)
 
