@@ -8,7 +8,6 @@ import logging
 import platform
 import re
 import signal
-import stat
 import sys
 import threading
 import time
@@ -73,32 +72,6 @@ def _as_arguments(error: WorkflowError) -> str:
     return "; ".join(by_argument.values())
 
 
-def check_model_path(path: Path) -> None:
-    """Refuse a --model that is no file to read weights from by what it is: a device or a pipe (sniffing one
-    for a Wan header could hang on a pipe), or an empty file. A folder passes (a Wan release folder is one),
-    and so does a missing file: loading it says so, after the prompt filter has had its say."""
-    from .errors import CheckpointError
-    from .io.file_kind import file_kind
-
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise CheckpointError(f"--model {path} cannot be read ({e.strerror}); pass a checkpoint you can read") from None
-    if stat.S_ISDIR(info.st_mode):
-        return
-    if not stat.S_ISREG(info.st_mode):
-        raise CheckpointError(
-            f"--model {path} is {file_kind(info.st_mode)}, not a regular file, so not a checkpoint; "
-            "pass --model PATH to a .safetensors checkpoint"
-        )
-    if info.st_size == 0:
-        raise CheckpointError(
-            f"--model {path} is empty (0 bytes), not a checkpoint; pass --model PATH to a .safetensors checkpoint"
-        )
-
-
 LOADER_NODE = "1"  # text_to_video_graph's checkpoint (or Wan) loader
 
 
@@ -131,19 +104,9 @@ def check_render_arguments(args, graph: dict, host):
 def cmd_render(args) -> int:
     """Build the text-to-video graph and run it as `sora run` would: the video and the graph it stores are
     one computation, so `sora run` of that graph gives the same video."""
-    import tempfile
-
-    from .bundle import MODELS_DIR, checkpoint_name, default_model_path
-    from .comfy import NODE_CLASS_MAPPINGS
-    from .families import family_of, sora, wan
-    from .families.cache import cached_sora_model, cached_wan_model
-    from .graph.host import HeadlessHost, Interrupted
-    from .graph.runner import run_workflow
-    from .graph.templates import text_to_video_graph, wan_loader_node
-    from .io.atomic import move_into_place
+    from .families.pick import pick_model
     from .io.device import pick_device
     from .io.output_files import check_output_file
-    from .pipeline.generate import check_budget, check_request
     from .recaption import recaption
     from .safety.gate import require_safe_prompt
 
@@ -152,26 +115,47 @@ def cmd_render(args) -> int:
     # Everything that needs no model is judged before the first one (the prompt filter's included) loads:
     # a bad -o used to fail only after the whole render, a bad --steps after seconds of loading.
     output = check_output_file(args.output, overwrite=args.overwrite)
-    model_path = Path(args.model or default_model_path())
-    check_model_path(model_path)
-    wan_paths = wan.wan_files(model_path, args.vae, args.text_encoder) if family_of(model_path) == "wan" else None
-    if wan_paths is None and model_path.is_dir():
-        raise SoraError(
-            f"--model {model_path} is a folder without a Wan 2.1 diffusion model in it; pass a .safetensors "
-            "checkpoint, or a Wan 2.1 release folder"
-        )
-    for name, value in (sora if wan_paths is None else wan).RENDER_DEFAULTS.items():
+    choice = pick_model(args.model, args.vae, args.text_encoder)
+    for name, value in choice.render_defaults.items():
         if getattr(args, name) is None:  # what the user left out takes the model family's own default
             setattr(args, name, value)
-    width, height = args.size
     device = pick_device(args.device)
     # the recaptioner writes the captions our own model was trained on; Wan reads the prompt as written
-    rewrite = not args.no_recaption and wan_paths is None
-    graph = text_to_video_graph(
+    rewrite = not args.no_recaption and choice.wan_files is None
+    graph = _render_graph(args, choice, rewrite)
+    host = _render_host(choice, output, quiet=args.quiet, device=device)
+    settings = check_render_arguments(args, graph, host)
+    require_safe_prompt(args.prompt)
+    if not args.quiet:  # says once which attention backend "auto" chose
+        logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
+    _load_and_check(choice, device, settings, args)
+    caption = recaption(args.prompt, seed=args.seed, enabled=rewrite)  # what node 9 will compute
+    if not args.quiet and caption.text != args.prompt:
+        print(f"recaptioned: {caption.text}")
+    start = time.perf_counter()
+    _run_into(graph, host, output, args)
+    if not args.quiet:
+        width, height = args.size
+        print(
+            f"wrote {args.output} ({args.frames} frames, {width}x{height}, {args.fps:g} fps) "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
+    return 0
+
+
+def _render_graph(args, choice, rewrite: bool) -> dict:
+    """`sora render`'s arguments as the text-to-video graph (the graph the MP4 stores)."""
+    from .bundle import checkpoint_name
+    from .families import wan
+    from .graph.templates import text_to_video_graph, wan_loader_node
+
+    width, height = args.size
+    files = choice.wan_files
+    return text_to_video_graph(
         args.prompt,
         negative=args.negative,
-        ckpt_name=checkpoint_name(model_path),
-        loader=None if wan_paths is None else wan_loader_node(*wan.wan_names(wan_paths), args.weight_dtype),
+        ckpt_name=checkpoint_name(choice.path),
+        loader=None if files is None else wan_loader_node(*wan.wan_names(files), args.weight_dtype),
         recaption=rewrite,
         width=width,
         height=height,
@@ -188,30 +172,49 @@ def cmd_render(args) -> int:
         c2pa_include_prompt=args.c2pa_prompt,
         watermark=not args.no_watermark,
     )
-    in_models = model_path.resolve().is_relative_to(MODELS_DIR)
-    host = HeadlessHost(
+
+
+def _render_host(choice, output: Path, *, quiet: bool, device):
+    """The headless host whose folders hold the render's model files under the names its graph uses."""
+    from .bundle import MODELS_DIR
+    from .families import wan
+    from .graph.host import HeadlessHost
+
+    in_models = choice.path.resolve().is_relative_to(MODELS_DIR)
+    return HeadlessHost(
         output=output.parent,  # the render's own hidden folder once it starts
-        models=[MODELS_DIR if in_models else model_path.resolve().parent],
-        weights=wan.wan_root(wan_paths) or MODELS_DIR.parent,
-        quiet=args.quiet,
+        models=[MODELS_DIR if in_models else choice.path.resolve().parent],
+        weights=wan.wan_root(choice.wan_files) or MODELS_DIR.parent,
+        quiet=quiet,
         compute=device,
     )
-    settings = check_render_arguments(args, graph, host)
-    require_safe_prompt(args.prompt)
-    if not args.quiet:  # says once which attention backend "auto" chose
-        logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
-    # the graph's loader node gets this same object; one model per process, so no load news
-    if wan_paths is None:
-        model = cached_sora_model(model_path, device, announce=False)
+
+
+def _load_and_check(choice, device, settings, args) -> None:
+    """Load the model (the graph's loader node gets this same object; one model per process, so no load news)
+    and refuse what its own geometry or the memory cannot hold, before the graph loads the text encoder."""
+    from .families.cache import cached_sora_model, cached_wan_model
+    from .pipeline.generate import check_budget, check_request
+
+    if choice.wan_files is None:
+        model = cached_sora_model(choice.path, device, announce=False)
     else:
-        model = cached_wan_model(wan_paths[0], wan_paths[1], device, args.weight_dtype)
-    # the model's own geometry may ask more than the graph's; refuse before the graph loads the text encoder
+        model = cached_wan_model(choice.wan_files[0], choice.wan_files[1], device, args.weight_dtype)
+    width, height = args.size
     latent = check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
     check_budget(model, latent, settings, frames=args.frames, decode_tile=args.vae_tile)
-    caption = recaption(args.prompt, seed=args.seed, enabled=rewrite)  # what node 9 will compute
-    if not args.quiet and caption.text != args.prompt:
-        print(f"recaptioned: {caption.text}")
-    start = time.perf_counter()
+
+
+def _run_into(graph: dict, host, output: Path, args) -> None:
+    """Run the render graph in a hidden folder beside `output` and move its video into place: a failed or
+    interrupted render leaves no file, and its errors name `sora render`'s arguments, not the graph's nodes."""
+    import tempfile
+
+    from .comfy import NODE_CLASS_MAPPINGS
+    from .graph.host import Interrupted
+    from .graph.runner import run_workflow
+    from .io.atomic import move_into_place
+
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         work_dir = tempfile.TemporaryDirectory(dir=output.parent, prefix=".sora-render-")
@@ -233,12 +236,6 @@ def cmd_render(args) -> int:
             raise SoraError(
                 f"-o {args.output} appeared while rendering; pass -y (--overwrite) to replace it, or name a new file"
             ) from None
-    if not args.quiet:
-        print(
-            f"wrote {args.output} ({args.frames} frames, {width}x{height}, {args.fps:g} fps) "
-            f"in {time.perf_counter() - start:.1f} s"
-        )
-    return 0
 
 
 def cmd_run(args) -> int:
