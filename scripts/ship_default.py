@@ -1,7 +1,9 @@
 """Score a trained model on the shipped held-out set and write it as the default checkpoint, with its
 recipe, steps and scores in the file's metadata (what `sora info` and the tests read back).
 
-    .venv/bin/python scripts/ship_default.py runs/default-v3/dit/sora.safetensors [-o models/sora/sora-default.safetensors]
+    .venv/bin/python scripts/ship_default.py runs/default-v3/dit/sora.safetensors [-o OUT.safetensors]
+
+(-o defaults to models/sora/sora-default.safetensors.)
 
 Scores: `sora eval` with default settings (20 euler steps, cfg 5, seed 0) at 64x64, 112x64 and 64x112.
 """
@@ -21,7 +23,8 @@ SIZES = ((64, 64), (112, 64), (64, 112))
 def scores_at(path: Path, width: int, height: int) -> dict:
     report = evaluate(load_prompts(None), "model", model_path=path, width=width, height=height)
     figures = {**report["accuracy"], "occlusion_persistence": report["occlusion_persistence"]}
-    return {k: None if v is None else round(v, 4) for k, v in figures.items()} | {"flicker": round(report["flicker"], 3)}
+    rounded = {k: None if v is None else round(v, 4) for k, v in figures.items()}
+    return rounded | {"flicker": round(report["flicker"], 3)}
 
 
 def main() -> None:
