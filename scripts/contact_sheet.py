@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sora_nodes.bundle import default_model_path, load_sora_model
+from sora_nodes.families.bundle import default_model_path, load_sora_model
 from sora_nodes.io.atomic import atomic_path
 from sora_nodes.pipeline.generate import SamplingSettings, generate
 from sora_nodes.recaption import recaption

@@ -12,9 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
-from sora_nodes.bundle import default_model_path, load_sora_model, save_sora_model
 from sora_nodes.evaluate.prompts import load_prompts
 from sora_nodes.evaluate.run import evaluate
+from sora_nodes.families.bundle import default_model_path, load_sora_model, save_sora_model
 
 RECIPE = "bash scripts/train_default.sh (default model v3: VAE shapes4, DiT shapes4-pos)"
 SIZES = ((64, 64), (112, 64), (64, 112))

@@ -145,8 +145,8 @@ def cmd_render(args) -> int:
 
 def _render_graph(args, choice, rewrite: bool) -> dict:
     """`sora render`'s arguments as the text-to-video graph (the graph the MP4 stores)."""
-    from .bundle import checkpoint_name
     from .families import wan
+    from .families.bundle import checkpoint_name
     from .graph.templates import text_to_video_graph, wan_loader_node
 
     width, height = args.size
@@ -176,8 +176,8 @@ def _render_graph(args, choice, rewrite: bool) -> dict:
 
 def _render_host(choice, output: Path, *, quiet: bool, device):
     """The headless host whose folders hold the render's model files under the names its graph uses."""
-    from .bundle import MODELS_DIR
     from .families import wan
+    from .families.bundle import MODELS_DIR
     from .graph.host import HeadlessHost
 
     in_models = choice.path.resolve().is_relative_to(MODELS_DIR)
@@ -301,7 +301,7 @@ def _run_graph(args, path, graph, host) -> int:
 def cmd_info(args) -> int:
     import torch
 
-    from .bundle import default_model_path
+    from .families.bundle import default_model_path
     from .models.attention import available_backends
 
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
@@ -326,7 +326,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_init_checkpoint(args) -> int:
-    from .bundle import new_sora_model, save_sora_model
+    from .families.bundle import new_sora_model, save_sora_model
 
     model = new_sora_model(args.dit, args.vae, seed=args.seed)
     path = save_sora_model(

@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from sora_nodes.bundle import new_sora_model, save_sora_model
+from sora_nodes.families.bundle import new_sora_model, save_sora_model
 
 
 def randomize_zero_branches(module: torch.nn.Module, seed: int = 0, std: float = 0.05) -> None:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from sora_nodes.bench.render import dit_flops, format_table, main
-from sora_nodes.bundle import new_sora_model
+from sora_nodes.families.bundle import new_sora_model
 
 TINY = ["--dit", "tiny", "--vae", "tiny", "--size", "64x64", "--frames", "5", "--repeats", "1", "--device", "cpu"]
 

@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from sora_nodes.bundle import SoraModel, load_sora_model, new_sora_model, save_sora_model
 from sora_nodes.errors import CheckpointError
+from sora_nodes.families.bundle import SoraModel, load_sora_model, new_sora_model, save_sora_model
 from sora_nodes.models.dit import DiT, dit_preset
 from sora_nodes.models.vae import VAE_PRESETS, VideoVAE
 
@@ -42,7 +42,7 @@ def test_mismatched_pair_and_unknown_text_encoder_are_refused(tmp_path):
 
 
 def test_vae_only_checkpoint_is_not_a_sora_model(tmp_path):
-    from sora_nodes.checkpoint import save_checkpoint
+    from sora_nodes.families.checkpoint import save_checkpoint
 
     path = save_checkpoint(tmp_path / "vae.safetensors", {"vae": VideoVAE(VAE_PRESETS["tiny"])})
     with pytest.raises(CheckpointError, match="has no network 'dit'"):

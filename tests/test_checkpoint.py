@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from sora_nodes.checkpoint import FORMAT, Architecture, load_checkpoint, read_metadata, save_checkpoint
 from sora_nodes.errors import CheckpointError, SoraError
+from sora_nodes.families.checkpoint import FORMAT, Architecture, load_checkpoint, read_metadata, save_checkpoint
 
 
 @dataclass(frozen=True)

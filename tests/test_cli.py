@@ -99,7 +99,7 @@ def test_bad_prompt_or_model_file_exit_nonzero_with_one_line(tiny_checkpoint, tm
 
 
 def test_a_render_too_big_for_this_machine_is_refused_before_any_work(tmp_path):
-    from sora_nodes.bundle import default_model_path, load_sora_model
+    from sora_nodes.families.bundle import default_model_path, load_sora_model
     from sora_nodes.pipeline.budget import available_bytes, estimate_render
     from sora_nodes.pipeline.generate import check_request
 

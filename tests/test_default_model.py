@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from sora_nodes.bundle import default_model_path, load_sora_model
-from sora_nodes.checkpoint import read_metadata
+from sora_nodes.families.bundle import default_model_path, load_sora_model
+from sora_nodes.families.checkpoint import read_metadata
 from sora_nodes.pipeline.generate import SamplingSettings, generate
 from sora_nodes.recaption import recaption
 

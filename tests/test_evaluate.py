@@ -314,8 +314,8 @@ def test_model_and_untrained_sources_render_through_the_pipeline(tiny_checkpoint
 
 
 def test_the_vae_source_scores_the_latent_ceiling_with_psnr_per_frame(tiny_checkpoint, heldout, tmp_path):
-    from sora_nodes.checkpoint import save_checkpoint
     from sora_nodes.evaluate.run import psnr_per_frame
+    from sora_nodes.families.checkpoint import save_checkpoint
 
     report = evaluate(heldout[:2], "vae", model_path=tiny_checkpoint)
     assert len(report["psnr_per_frame"]) == 17 and report["psnr_frame0"] == report["psnr_per_frame"][0]

@@ -65,7 +65,7 @@ def test_wide_world_clip_is_allowed_with_default_sampling():
 
 
 def test_the_shipped_default_model_renders_allowed_frames():
-    from sora_nodes.bundle import default_model_path, load_sora_model
+    from sora_nodes.families.bundle import default_model_path, load_sora_model
     from sora_nodes.pipeline.generate import SamplingSettings, generate
 
     model = load_sora_model(default_model_path())

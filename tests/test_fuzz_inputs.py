@@ -16,9 +16,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sora_nodes.bundle import load_sora_model
 from sora_nodes.cli import main
 from sora_nodes.errors import SoraError
+from sora_nodes.families.bundle import load_sora_model
 from sora_nodes.io.video import read_video
 
 ROOT = Path(__file__).resolve().parent.parent

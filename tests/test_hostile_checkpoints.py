@@ -18,8 +18,8 @@ from memory_limit import GIB, address_space_limit
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from sora_nodes.bundle import load_sora_model
 from sora_nodes.errors import CheckpointError, ResourceError, SoraError
+from sora_nodes.families.bundle import load_sora_model
 from sora_nodes.models.config import FIELD_LIMITS
 
 

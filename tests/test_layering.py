@@ -67,6 +67,6 @@ def test_core_imports_without_comfyui_present():
     import sys
 
     assert not any(name in sys.modules for name in ("folder_paths", "comfy.model_management"))
-    for module in ("sora_nodes.pipeline.generate", "sora_nodes.cli", "sora_nodes.bundle", "sora_nodes.comfy"):
+    for module in ("sora_nodes.pipeline.generate", "sora_nodes.cli", "sora_nodes.families.bundle", "sora_nodes.comfy"):
         importlib.import_module(module)
     assert "folder_paths" not in sys.modules

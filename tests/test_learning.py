@@ -5,11 +5,11 @@ between loss, denoiser and samplers that unit tests of each part cannot see."""
 import pytest
 import torch
 
-from sora_nodes.bundle import new_sora_model
 from sora_nodes.diffusion.conditioning import no_condition
 from sora_nodes.diffusion.flow import add_noise, flow_matching_loss, sample_sigmas_logit_normal, sigma_schedule
 from sora_nodes.diffusion.noise import seeded_noise
 from sora_nodes.diffusion.samplers import get_sampler
+from sora_nodes.families.bundle import new_sora_model
 from sora_nodes.pipeline.generate import flow_denoiser
 
 

@@ -8,10 +8,10 @@ import textwrap
 import pytest
 import torch
 
-from sora_nodes.bundle import default_model_path, load_sora_model
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS
 from sora_nodes.diffusion.flow import MAX_SHIFT, resolution_shift, sigma_schedule
 from sora_nodes.errors import ResourceError
+from sora_nodes.families.bundle import default_model_path, load_sora_model
 from sora_nodes.models.text import load_text_encoder
 from sora_nodes.pipeline import budget as render_budget
 from sora_nodes.pipeline.generate import SamplingSettings, check_budget, check_request
@@ -19,7 +19,7 @@ from sora_nodes.pipeline.generate import SamplingSettings, check_budget, check_r
 MEASURE = textwrap.dedent(
     """
     import sys
-    from sora_nodes.bundle import default_model_path, load_sora_model
+    from sora_nodes.families.bundle import default_model_path, load_sora_model
     from sora_nodes.models.text import load_text_encoder
     from sora_nodes.pipeline.generate import SamplingSettings, generate
     w, h, frames = (int(v) for v in sys.argv[1:4])

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from sora_nodes.bundle import load_sora_model
-from sora_nodes.checkpoint import read_metadata
 from sora_nodes.errors import SoraError
+from sora_nodes.families.bundle import load_sora_model
+from sora_nodes.families.checkpoint import read_metadata
 from sora_nodes.io.video import write_video
 from sora_nodes.models.dit import dit_preset
 from sora_nodes.models.vae import VAE_PRESETS
@@ -80,7 +80,7 @@ def test_vae_training_writes_a_loadable_vae_with_latent_stats_and_a_loss_curve(t
     out, path, _ = trained_vae
     assert path.name == "vae.safetensors" and (out / "vae_loss.png").stat().st_size > 5000
     assert (out / "vae_loss.png").read_bytes()[:4] == b"\x89PNG"
-    from sora_nodes.bundle import load_frozen_vae
+    from sora_nodes.families.bundle import load_frozen_vae
 
     vae = load_frozen_vae(path, "cpu")
     assert not torch.equal(vae.latent_std, torch.ones_like(vae.latent_std))  # measured, not the identity
@@ -110,7 +110,7 @@ def test_vae_resume_continues_and_refuses_changed_settings(trained_vae, capsys):
 
 def test_decoder_only_training_keeps_the_latent_space_so_a_dit_stays_valid(trained_vae, tmp_path):
     _, path, settings = trained_vae
-    from sora_nodes.bundle import load_frozen_vae
+    from sora_nodes.families.bundle import load_frozen_vae
 
     tuned = dataclasses.replace(settings, decoder_only=True, backdrop_texture_weight=1.0)
     new_path = train_vae(tmp_path, config=None, source=WorldSource(BUCKETS), settings=tuned, init_from=path)

@@ -47,8 +47,8 @@ from pathlib import Path
 
 import torch
 
-from ..bundle import SoraModel, default_model_path, new_sora_model
 from ..diffusion.samplers import SAMPLERS
+from ..families.bundle import SoraModel, default_model_path, new_sora_model
 from ..families.sora import load_sora
 from ..io.device import pick_device
 from ..io.video import write_video

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..bundle import MODELS_DIR
 from ..errors import SoraError
+from ..families.bundle import MODELS_DIR
 from ..families.cache import clear_model_cache
 from ..graph.host import INPUT_EXTENSIONS, MODEL_EXTENSIONS, MODEL_FOLDER, file_inside, listed_files
 

@@ -31,8 +31,8 @@ QUALITY_BAR = {"color": 0.9, "shape": 0.8, "motion": 0.8, "occlusion_persistence
 
 def untrained_like(path: str | Path, *, seed: int = 0, device="cpu"):
     """A random-init model with the architecture stored in checkpoint `path` (weights are never read)."""
-    from ..bundle import DEFAULT_TEXT_ENCODER, new_sora_model
-    from ..checkpoint import read_metadata
+    from ..families.bundle import DEFAULT_TEXT_ENCODER, new_sora_model
+    from ..families.checkpoint import read_metadata
     from ..models.config import config_from_json
     from ..models.dit import DiTConfig
     from ..models.vae import VAEConfig
@@ -68,7 +68,7 @@ def _renderer(source: str, *, model_path, width, height, frames, steps, cfg, sam
 
     if source == "world":
         return lambda rc, seed: render_scene(rc.scene)
-    from ..bundle import default_model_path
+    from ..families.bundle import default_model_path
     from ..families.sora import load_sora
     from ..models.text import load_text_encoder
     from ..pipeline.generate import SamplingSettings, check_request, decode_latent, encode_frames, generate
@@ -77,7 +77,7 @@ def _renderer(source: str, *, model_path, width, height, frames, steps, cfg, sam
     if source == "vae":  # a whole model or a VAE alone (vae.safetensors of `sora train vae`)
         import torch
 
-        from ..bundle import load_frozen_vae
+        from ..families.bundle import load_frozen_vae
 
         vae = load_frozen_vae(path, device)
         vae.latent_shape(frames, height, width)  # a bad size fails before any rendering
@@ -236,7 +236,7 @@ def evaluate(
         settings |= {"steps": steps, "cfg": cfg, "sampler": sampler, "text": text}
     model = None
     if source != "world":
-        from ..bundle import default_model_path
+        from ..families.bundle import default_model_path
 
         model = str(model_path if model_path is not None else default_model_path())
     return {

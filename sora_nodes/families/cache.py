@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import torch
 
-from ..bundle import SoraModel, require_model_file
+from .bundle import SoraModel, require_model_file
 from .sora import load_sora
 
 log = logging.getLogger("sora_nodes")

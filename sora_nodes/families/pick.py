@@ -7,10 +7,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..bundle import default_model_path
 from ..errors import CheckpointError, SoraError
 from ..io.file_kind import file_kind
 from . import family_of, sora, wan
+from .bundle import default_model_path
 
 
 @dataclass(frozen=True)

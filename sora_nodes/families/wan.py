@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from ..bundle import SoraModel
 from ..errors import CheckpointError, SoraError
 from ..models.config import check_config_limits
 from ..models.wan_dit import WanDiT, WanDiTConfig
 from ..models.wan_dit_keys import diffusers_to_wan, is_diffusers_layout
 from ..models.weights import load_weights, read_weights, strip_prefix, unscale_fp8
+from .bundle import SoraModel
 
 WAN_HEAD_DIM = 128  # 1.3B: 1536 / 12 heads, 14B: 5120 / 40
 WAN_METADATA = {

@@ -20,8 +20,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ..bundle import MODELS_DIR
 from ..errors import SoraError
+from ..families.bundle import MODELS_DIR
 from ..io.device import pick_device
 
 MODEL_FOLDER = "sora"  # models/sora/, the folder name registered with ComfyUI

@@ -7,7 +7,7 @@ CLI render into ComfyUI (or passing the tag to `sora run`) gives back the same v
 
 from __future__ import annotations
 
-from ..bundle import DEFAULT_MODEL_NAME
+from ..families.bundle import DEFAULT_MODEL_NAME
 from ..safety.frames import FrameSafetySettings
 
 FRAMES = FrameSafetySettings()

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..bundle import SoraModel
 from ..diffusion.conditioning import SpacetimeCondition, no_condition, paste_known
 from ..diffusion.flow import add_noise, denoised_from_velocity, resolution_shift, sigma_schedule
 from ..diffusion.guidance import classifier_free_guidance
 from ..diffusion.noise import seeded_noise
 from ..diffusion.samplers import SAMPLERS, get_sampler
 from ..errors import ShapeError, SoraError
+from ..families.bundle import SoraModel
 from ..flags import flag
 from ..models.attention import BACKENDS, resolve_backend
 from ..models.latent_format import LatentFormat

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..bundle import SoraModel
 from ..diffusion.conditioning import SpacetimeCondition
 from ..errors import SoraError
+from ..families.bundle import SoraModel
 from ..models.text import TextEmbedding
 from ..pipeline.generate import SamplingSettings, sample_latent
 from .schedule import active_index

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import torch
 
-from ..bundle import SoraModel
 from ..diffusion.conditioning import SpacetimeCondition
 from ..errors import SoraError
+from ..families.bundle import SoraModel
 from ..models.text import TextEmbedding
 from ..pipeline.generate import SamplingSettings, check_budget, check_request, sample_latent
 from .long_video import LongVideoPlan, sample_long_video, window_count

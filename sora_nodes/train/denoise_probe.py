@@ -22,10 +22,10 @@ def one_step_scores(
 ) -> dict[float, dict]:
     """{sigma: {colour, shape, motion accuracy, x0 MSE}} over `clips` 64x64x17 world clips (seeds from
     `seed`, never drawn for training caches), each conditioned on its own caption."""
-    from ..bundle import load_sora_model
     from ..evaluate.analyze import analyse_clip
     from ..evaluate.prompts import Expectation
     from ..evaluate.score import score_clip
+    from ..families.bundle import load_sora_model
     from ..models.text import load_text_encoder
     from ..pipeline.generate import decode_latent
 

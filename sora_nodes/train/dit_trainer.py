@@ -12,8 +12,6 @@ from pathlib import Path
 
 import torch
 
-from ..bundle import ARCHITECTURES, SoraModel, load_frozen_vae, save_sora_model
-from ..checkpoint import load_checkpoint, read_metadata
 from ..diffusion.conditioning import SpacetimeCondition
 from ..diffusion.flow import (
     add_noise,
@@ -23,6 +21,8 @@ from ..diffusion.flow import (
     velocity_target,
 )
 from ..errors import SoraError
+from ..families.bundle import ARCHITECTURES, SoraModel, load_frozen_vae, save_sora_model
+from ..families.checkpoint import load_checkpoint, read_metadata
 from ..flags import flag
 from ..models.config import config_to_json
 from ..models.dit import DiT, DiTConfig

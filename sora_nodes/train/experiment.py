@@ -148,7 +148,7 @@ def score_own_captions(model_path: str | Path, cache_path: str | Path, *, cfg: f
     """The overfit gate's score: each cached training clip rendered from its own caption, seed 0,
     scored against what the clip showed (its first object). "ceiling" scores the clips' own latents
     decoded by the same VAE: what a model that reproduced its training set exactly would get."""
-    from ..bundle import load_sora_model
+    from ..families.bundle import load_sora_model
     from ..models.text import load_text_encoder
     from ..pipeline.generate import SamplingSettings, decode_latent, generate
     from .latent_cache import load_cache

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..bundle import ARCHITECTURES
-from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import SoraError
+from ..families.bundle import ARCHITECTURES
+from ..families.checkpoint import load_checkpoint, save_checkpoint
 from ..flags import flag
 from ..models.config import config_to_json
 from ..models.vae import VAEConfig, VideoVAE

@@ -15,20 +15,20 @@ from pathlib import Path
 
 import torch
 
+from ..errors import CheckpointError
+from ..models.config import preset
+from ..models.dit import DiT, DiTConfig, dit_preset
+from ..models.latent_format import LatentFormat
+from ..models.text import FILE_TEXT_ENCODERS, TEXT_ENCODERS
+from ..models.vae import VAE_PRESETS, VAEConfig, VideoVAE
 from .checkpoint import Architecture, load_checkpoint, save_checkpoint
-from .errors import CheckpointError
-from .models.config import preset
-from .models.dit import DiT, DiTConfig, dit_preset
-from .models.latent_format import LatentFormat
-from .models.text import FILE_TEXT_ENCODERS, TEXT_ENCODERS
-from .models.vae import VAE_PRESETS, VAEConfig, VideoVAE
 
 ARCHITECTURES = {
     "dit": Architecture(DiTConfig, DiT),
     "vae": Architecture(VAEConfig, VideoVAE),
 }
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models" / "sora"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models" / "sora"
 DEFAULT_MODEL_NAME = "sora-default.safetensors"
 DEFAULT_MAX_FRAMES = 33  # the longest clip the default model was trained on (its 64x64x33 bucket)
 

@@ -24,11 +24,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from .errors import CheckpointError, SoraError
-from .io.atomic import atomic_path
-from .io.device import check_weights_fit
-from .models.config import config_from_json, config_to_json
-from .models.weights import DTYPES, read_header
+from ..errors import CheckpointError, SoraError
+from ..io.atomic import atomic_path
+from ..io.device import check_weights_fit
+from ..models.config import config_from_json, config_to_json
+from ..models.weights import DTYPES, read_header
 
 FORMAT = "sora-nodes/1"
 
