@@ -292,7 +292,7 @@ def test_encode_then_decode_gives_back_the_video(loaded):
 
 
 def test_encode_refuses_an_impossible_frame_count(loaded):
-    with pytest.raises(ShapeError, match="use 17 or 21"):
+    with pytest.raises(ShapeError, match="try 17 or 21"):
         NODES["SoraVideoEncode"]().encode(loaded[1], torch.zeros(18, 64, 64, 3))
 
 

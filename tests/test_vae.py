@@ -256,19 +256,19 @@ def test_training_step_reaches_every_parameter():
         (lambda v: v.encode(torch.zeros(1, 5, 16, 16, 3)), r"channels-last"),
         (
             lambda v: v.encode(torch.zeros(1, 3, 8, 16, 16)),
-            r"frames must be 1 \+ k\*4 \(1, 5, 9, \.\.\.\), got 8; use 5 or 9",
+            r"frames must be 1 \+ k\*4 \(1, 5, 9, \.\.\.\) for this model; got 8, try 5 or 9",
         ),
         (
             lambda v: v.encode(torch.zeros(1, 3, 5, 30, 16)),
-            r"height 30 is not divisible by the VAE's spatial factor 4; use 28 or 32",
+            r"height must be a multiple of 4 \(VAE factor 4\); got 30, try 28 or 32",
         ),
-        (lambda v: v.encode(torch.zeros(1, 3, 5, 16, 18)), r"width 18 .* use 16 or 20"),
-        (lambda v: v.encode(torch.zeros(1, 3, 5, 2, 16)), r"height 2 is below .* multiple of 4"),
+        (lambda v: v.encode(torch.zeros(1, 3, 5, 16, 18)), r"width must be .*; got 18, try 16 or 20"),
+        (lambda v: v.encode(torch.zeros(1, 3, 5, 2, 16)), r"height must be a multiple of 4 .*; got 2, try 4"),
         (lambda v: v.encode(torch.zeros(1, 3, 9, 16, 16), chunk_frames=6), r"chunk_frames .* multiple of 4 \(4, 8, 12"),
         (lambda v: v.decode(torch.zeros(1, 4, 3, 4, 4), chunk_frames=0), r"chunk_frames .* positive"),
         (lambda v: v.decode(torch.zeros(1, 8, 3, 4, 4)), r"latent must have 4 channels"),
         (lambda v: v.decode(torch.zeros(1, 4, 0, 4, 4)), r"must not be empty"),
-        (lambda v: v.latent_shape(0, 16, 16), r"got 0; use 1"),
+        (lambda v: v.latent_shape(0, 16, 16), r"got 0, try 1"),
     ],
 )
 def test_bad_input_gives_clear_error(vae, call, match):

@@ -68,8 +68,7 @@ class SoraModel:
 
     @property
     def latent_format(self) -> LatentFormat:
-        vae = self.vae.config
-        return LatentFormat(vae.latent_channels, vae.temporal_factor, vae.spatial_factor, self.dit.config.patch_size)
+        return dataclasses.replace(self.vae.latent_format, patch=self.dit.config.patch_size)
 
     @property
     def reads_condition(self) -> bool:

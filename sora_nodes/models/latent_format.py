@@ -1,4 +1,6 @@
-"""The geometry a latent video has for a model: channels, VAE factors and DiT patch.
+"""The geometry a latent video has for a model: channels, VAE factors and DiT patch. The one place a clip's
+latent shape (and the error for a size that has none) is worked out: a VAE's format has patch (1, 1, 1), a
+model's adds its DiT's patch.
 
 The empty-latent node has no model to ask, so it uses `SORA_LATENT`, the geometry every shipped
 preset shares; the sampler checks a latent against the model's own format again."""
@@ -38,9 +40,9 @@ class LatentFormat:
             multiple = self.size_multiple(axis)
             if size < multiple or size % multiple:
                 lo = max(multiple, size // multiple * multiple)
+                why = f"VAE factor {self.spatial}" + (f" x patch {self.patch[axis]}" if self.patch[axis] > 1 else "")
                 wrong.append(
-                    f"{name} must be a multiple of {multiple} (VAE factor {self.spatial} x patch "
-                    f"{self.patch[axis]}); got {size}, try {lo} or {lo + multiple}"
+                    f"{name} must be a multiple of {multiple} ({why}); got {size}, try {lo} or {lo + multiple}"
                 )
         if wrong:
             raise ShapeError("; ".join(wrong))

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import ShapeError, SoraError
 from .causal_conv import Cache
+from .latent_format import LatentFormat
 from .vae_tiling import check_tiling, run_tiled
 
 
@@ -35,22 +36,15 @@ def _run_chunked(net: Callable, x: torch.Tensor, step: int, out_frames: int) -> 
 
 
 class VideoCodec(nn.Module):
+    @property
+    def latent_format(self) -> LatentFormat:
+        """The VAE's latent geometry alone (no DiT patch); a model's own format adds its DiT's patch."""
+        c = self.config
+        return LatentFormat(c.latent_channels, c.temporal_factor, c.spatial_factor, (1, 1, 1))
+
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
         """(T', H', W') for a clip of this size; raises ShapeError naming the nearest valid sizes."""
-        kt, ks = self.config.temporal_factor, self.config.spatial_factor
-        if frames < 1 or (frames - 1) % kt:
-            lo = max(1, frames - (frames - 1) % kt)
-            near = f"use {lo} or {lo + kt}" if frames > 1 else "use 1"
-            raise ShapeError(f"frames must be 1 + k*{kt} (1, {1 + kt}, {1 + 2 * kt}, ...), got {frames}; {near}")
-        for name, size in (("height", height), ("width", width)):
-            if size < ks:
-                raise ShapeError(f"{name} {size} is below the VAE's spatial factor {ks}; use a multiple of {ks}")
-            if size % ks:
-                lo = size - size % ks
-                raise ShapeError(
-                    f"{name} {size} is not divisible by the VAE's spatial factor {ks}; use {lo} or {lo + ks}"
-                )
-        return 1 + (frames - 1) // kt, height // ks, width // ks
+        return self.latent_format.latent_shape(frames, height, width)
 
     def _check_5d(self, x: object, what: str, layout: str, channels: int) -> torch.Tensor:
         """`x` as a float [B, channels, T, H, W] tensor on the weights' device and dtype, or a clear error."""
@@ -143,7 +137,7 @@ class VideoCodec(nn.Module):
         latent = self._check_5d(latent, "latent", "[B, C, T', H', W']", c.latent_channels)
         step = self._check_chunk(chunk_frames, 1, 1, "latent frames")
         tiling = check_tiling(tile, tile_overlap, cell=1, unit="latent cells")
-        frames = 1 + (latent.shape[2] - 1) * c.temporal_factor
+        frames = self.latent_format.video_size(tuple(latent.shape[2:]))[0]
 
         def run(z: torch.Tensor) -> torch.Tensor:
             return _run_chunked(self._decode_chunk, z, step, frames)
