@@ -31,7 +31,7 @@ resume() { [ -f "$1/state.pt" ] && echo --resume || true; }
 shipped_is_v3() {
     [ -f "$SHIPPED" ] && .venv/bin/python - "$SHIPPED" <<'PY'
 import json, sys
-from sora_nodes.checkpoint import read_metadata
+from sora_nodes.families.checkpoint import read_metadata
 from sora_nodes.models.dit import DIT_PRESETS
 from sora_nodes.models.vae import VAE_PRESETS
 from sora_nodes.models.config import config_to_json
@@ -50,7 +50,7 @@ if [ ! -f "$VAE" ] && [ ! -f "$RUN/vae/state.pt" ] && [ -f "$COMMITTED_VAE" ]; t
 elif [ ! -f "$VAE" ] && [ ! -f "$RUN/vae/state.pt" ] && shipped_is_v3; then
     VAE="$SHIPPED"  # the shipped checkpoint carries the VAE this recipe trained
     echo "VAE: using the one in $SHIPPED"
-elif [ ! -f "$VAE" ] || [ "$(.venv/bin/python -c "import json,sys; from sora_nodes.checkpoint import read_metadata; print(json.loads(read_metadata(sys.argv[1])['training'])['steps_done'])" "$VAE")" -lt $((VAE_STEPS + VAE_LONG_STEPS)) ]; then
+elif [ ! -f "$VAE" ] || [ "$(.venv/bin/python -c "import json,sys; from sora_nodes.families.checkpoint import read_metadata; print(json.loads(read_metadata(sys.argv[1])['training'])['steps_done'])" "$VAE")" -lt $((VAE_STEPS + VAE_LONG_STEPS)) ]; then
     # 9-frame clips first (cheap), then 17-frame ones so the causal decoder stays sharp to the end
     .venv/bin/sora train vae --out "$RUN/vae" --steps "$VAE_STEPS" "${VAE_ARGS[@]}" $(resume "$RUN/vae")
     .venv/bin/sora train vae --out "$RUN/vae" --steps $((VAE_STEPS + VAE_LONG_STEPS)) "${VAE_ARGS[@]}" \
