@@ -21,12 +21,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sora_nodes.families.defaults import WAN  # noqa: E402
+from sora_nodes.families.wan import FOLDERS  # noqa: E402
+
 WORKFLOWS = ROOT / "workflows"
 OUT = WORKFLOWS / "wan"
 # The names ComfyUI's own Wan 2.1 examples use (Comfy-Org/Wan_2.1_ComfyUI_repackaged)
 FILES = ["wan2.1_t2v_1.3B_fp16.safetensors", "wan_2.1_vae.safetensors", "umt5_xxl_fp8_e4m3fn_scaled.safetensors"]
-WIDTH, HEIGHT, FRAMES, FPS = 832, 480, 81, 16
-STEPS, SAMPLER = 30, "unipc"
+(WIDTH, HEIGHT), FRAMES, STEPS, SAMPLER = WAN.size, WAN.frames, WAN.steps, WAN.sampler
+FPS = int(WAN.fps)  # the UI files store it as a whole number
 PROMPTS = {  # the task workflows keep the prompts that describe their sample input clips
     "text_to_video": "a red paper lantern drifting over a night market, warm light, slow camera pan",
     "long_video": "a red paper lantern drifting over a night market, warm light",
@@ -35,8 +38,6 @@ SCHEDULE = "20: the lantern rises above the rooftops\n40: dawn breaks over the c
 
 
 def wan_graph(name: str, ui: dict) -> dict:
-    from sora_nodes.families.wan import WAN_NEGATIVE_PROMPT
-
     ui = copy.deepcopy(ui)
     for node in ui["nodes"]:
         kind, values = node["type"], node.get("widgets_values")
@@ -54,7 +55,7 @@ def wan_graph(name: str, ui: dict) -> dict:
             values[2:5] = [FPS, WIDTH, HEIGHT]
             values[5] = False  # recaption
         elif kind == "SoraTextConditioner" and node.get("title") == "Negative prompt":
-            values[0] = WAN_NEGATIVE_PROMPT
+            values[0] = WAN.negative
         elif kind == "SoraPromptSafety" and name in PROMPTS:
             values[0] = SCHEDULE if values[0].startswith("20:") else PROMPTS[name]
     return ui
@@ -69,7 +70,7 @@ def api_graph(ui: dict, where: str) -> dict:
     from sora_nodes.graph.host import HeadlessHost, use_host
 
     with tempfile.TemporaryDirectory() as models, use_host(HeadlessHost(weights=Path(models))):
-        for folder, name in zip(("diffusion_models", "vae", "text_encoders"), FILES, strict=True):
+        for folder, name in zip(FOLDERS.values(), FILES, strict=True):
             (Path(models) / folder).mkdir()
             (Path(models) / folder / name).touch()  # listed by the loader's combos, never read
         graph = ui_to_api(ui, NODE_CLASS_MAPPINGS, where)

@@ -116,9 +116,7 @@ def cmd_render(args) -> int:
     # a bad -o used to fail only after the whole render, a bad --steps after seconds of loading.
     output = check_output_file(args.output, overwrite=args.overwrite)
     choice = pick_model(args.model, args.vae, args.text_encoder)
-    for name, value in choice.render_defaults.items():
-        if getattr(args, name) is None:  # what the user left out takes the model family's own default
-            setattr(args, name, value)
+    choice.render_defaults.fill_in(args)  # what the user left out takes the model family's own default
     device = pick_device(args.device)
     # the recaptioner writes the captions our own model was trained on; Wan reads the prompt as written
     rewrite = not args.no_recaption and choice.wan_files is None
@@ -239,6 +237,7 @@ def _run_into(graph: dict, host, output: Path, args) -> None:
 
 
 def cmd_run(args) -> int:
+    from .families.wan import FOLDERS
     from .graph.host import HeadlessHost
     from .graph.load import load_workflow
     from .io.output_files import check_output_folder
@@ -262,7 +261,7 @@ def cmd_run(args) -> int:
     except WorkflowError as e:
         if "(SoraWanLoader)" not in str(e) or args.models_dir is not None:
             raise
-        where = f"{host.weights}/" + "{diffusion_models,vae,text_encoders}/"
+        where = f"{host.weights}/{{{','.join(FOLDERS.values())}}}/"
         raise WorkflowError(f"{e}; Wan files were looked for in {where}: pass --models-dir", e.errors) from None
 
 
@@ -368,6 +367,7 @@ def cmd_verify(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .families.defaults import SORA, WAN
     from .flags import add_settings_arguments
     from .pipeline.generate import SamplingSettings
 
@@ -382,9 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "-y", "--overwrite", action="store_true", help="replace the -o file if it exists (else that is an error)"
     )
-    render.add_argument("--size", type=parse_size, default=None, help="WIDTHxHEIGHT (default 64x64; Wan 832x480)")
-    render.add_argument("--frames", type=int, default=None, help="1 + k*k_t frames (default 17; Wan 81)")
-    render.add_argument("--fps", type=float, default=None, help="default 8; Wan 16")
+    size = "{}x{}".format
+    render.add_argument(
+        "--size",
+        type=parse_size,
+        default=None,
+        help=f"WIDTHxHEIGHT (default {size(*SORA.size)}; Wan {size(*WAN.size)})",
+    )
+    render.add_argument(
+        "--frames", type=int, default=None, help=f"1 + k*k_t frames (default {SORA.frames}; Wan {WAN.frames})"
+    )
+    render.add_argument("--fps", type=float, default=None, help=f"default {SORA.fps:g}; Wan {WAN.fps:g}")
     # steps and sampler: None until the model's family says
     add_settings_arguments(render, SamplingSettings, SETTINGS_FLAGS, steps=None, sampler=None)
     render.add_argument("--negative", default=None, help="negative prompt (default empty; Wan: its own default)")

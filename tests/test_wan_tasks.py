@@ -18,7 +18,7 @@ from wan_files import FILES, write_tiny_wan  # noqa: E402
 
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS  # noqa: E402
 from sora_nodes.errors import SoraError  # noqa: E402
-from sora_nodes.families.wan import WAN_NEGATIVE_PROMPT  # noqa: E402
+from sora_nodes.families.defaults import WAN_NEGATIVE_PROMPT  # noqa: E402
 from sora_nodes.graph.convert import ui_to_api  # noqa: E402
 from sora_nodes.graph.host import HeadlessHost, use_host  # noqa: E402
 from sora_nodes.graph.load import load_workflow  # noqa: E402

@@ -49,6 +49,7 @@ import torch
 
 from ..diffusion.samplers import SAMPLERS
 from ..families.bundle import SoraModel, default_model_path, new_sora_model
+from ..families.defaults import SORA
 from ..families.sora import load_sora
 from ..io.device import pick_device
 from ..io.video import write_video
@@ -118,11 +119,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--vae", choices=list(VAE_PRESETS), default=None, help=f"untrained VAE preset (default {DEFAULT_VAE})"
     )
-    p.add_argument("--size", type=_size, default=(64, 64), help="WIDTHxHEIGHT (default 64x64)")
-    p.add_argument("--frames", type=positive_int, default=17)
-    p.add_argument("--steps", type=positive_int, default=20)
+    p.add_argument("--size", type=_size, default=SORA.size, help="WIDTHxHEIGHT (default {}x{})".format(*SORA.size))
+    p.add_argument("--frames", type=positive_int, default=SORA.frames)
+    p.add_argument("--steps", type=positive_int, default=SORA.steps)
     p.add_argument("--cfg", type=float, default=5.0, help="guidance scale; 1 disables guidance (half the DiT batch)")
-    p.add_argument("--sampler", choices=sorted(SAMPLERS), default="euler")
+    p.add_argument("--sampler", choices=sorted(SAMPLERS), default=SORA.sampler)
     p.add_argument("--attention", choices=BACKENDS, default="auto")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument(

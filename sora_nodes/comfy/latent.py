@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import SoraError
+from ..families.defaults import SORA
 from ..models.latent_format import SORA_LATENT
 from ..pipeline.generate import MAX_LATENT_FRAMES, decode_latent, encode_frames
 from .sockets import CATEGORY, SORA_VAE, socket
@@ -29,7 +30,7 @@ class SoraEmptyVideoLatent:
                 "width": socket(
                     "INT",
                     f"Video width in pixels, a multiple of {multiple}.",
-                    default=64,
+                    default=SORA.size[0],
                     min=multiple,
                     max=MAX_SIZE,
                     step=multiple,
@@ -37,7 +38,7 @@ class SoraEmptyVideoLatent:
                 "height": socket(
                     "INT",
                     f"Video height in pixels, a multiple of {multiple}.",
-                    default=64,
+                    default=SORA.size[1],
                     min=multiple,
                     max=MAX_SIZE,
                     step=multiple,
@@ -45,7 +46,7 @@ class SoraEmptyVideoLatent:
                 "frames": socket(
                     "INT",
                     f"Number of frames, 1 + k*{step} (17 is about 2 s at 8 fps).",
-                    default=17,
+                    default=SORA.frames,
                     min=1,
                     max=MAX_FRAMES,
                     step=step,
@@ -53,7 +54,7 @@ class SoraEmptyVideoLatent:
                 "fps": socket(
                     "FLOAT",
                     "Frames per second the video is meant to play at.",
-                    default=8.0,
+                    default=SORA.fps,
                     min=1.0,
                     max=120.0,
                     step=1.0,

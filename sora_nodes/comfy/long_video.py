@@ -7,6 +7,7 @@ import math
 import torch
 
 from ..errors import SoraError
+from ..families.defaults import SORA
 from ..models.latent_format import SORA_LATENT
 from ..recaption import recaption as rewrite
 from ..tasks.long_video import LongVideoPlan
@@ -50,12 +51,22 @@ class SoraLongVideo:
                 "seconds": socket(
                     "FLOAT", "Length of the video in seconds.", default=60.0, min=0.5, max=3600.0, step=1.0
                 ),
-                "fps": socket("FLOAT", "Frames per second.", default=8.0, min=1.0, max=120.0, step=1.0),
+                "fps": socket("FLOAT", "Frames per second.", default=SORA.fps, min=1.0, max=120.0, step=1.0),
                 "width": socket(
-                    "INT", f"Width, a multiple of {multiple}.", default=64, min=multiple, max=MAX_SIZE, step=multiple
+                    "INT",
+                    f"Width, a multiple of {multiple}.",
+                    default=SORA.size[0],
+                    min=multiple,
+                    max=MAX_SIZE,
+                    step=multiple,
                 ),
                 "height": socket(
-                    "INT", f"Height, a multiple of {multiple}.", default=64, min=multiple, max=MAX_SIZE, step=multiple
+                    "INT",
+                    f"Height, a multiple of {multiple}.",
+                    default=SORA.size[1],
+                    min=multiple,
+                    max=MAX_SIZE,
+                    step=multiple,
                 ),
                 "recaption": socket(
                     "BOOLEAN",

@@ -6,6 +6,7 @@ import torch
 
 from ..diffusion.flow import MAX_SHIFT
 from ..diffusion.samplers import SAMPLERS
+from ..families.defaults import SORA
 from ..graph.host import current_host
 from ..models.attention import BACKENDS
 from ..pipeline.generate import PRECISIONS, SamplingSettings
@@ -35,7 +36,11 @@ class SoraSampler:
                 "latent": socket("LATENT", "Where to sample: an empty latent, or an encoded video with denoise < 1."),
                 "seed": seed_input("The noise seed; the same seed and settings give the same video."),
                 "steps": socket(
-                    "INT", "Sampling steps; 20 is the default model's sweet spot.", default=20, min=1, max=1000
+                    "INT",
+                    f"Sampling steps; {SORA.steps} is the default model's sweet spot.",
+                    default=SORA.steps,
+                    min=1,
+                    max=1000,
                 ),
                 "cfg": socket(
                     "FLOAT",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import SoraError
+from ..families.defaults import SORA
 from ..tasks import recipes
 from ..tasks.canvas import TaskCanvas
 from .sockets import CATEGORY, SORA_MODEL, socket
@@ -52,7 +53,7 @@ class SoraImageToVideo(_TaskNode):
                 "frames": socket(
                     "INT",
                     "Length of the video, 1 + k*4 frames, the image included.",
-                    default=17,
+                    default=SORA.frames,
                     min=1,
                     max=1 + 4 * 256,
                     step=4,

@@ -6,6 +6,7 @@ import torch
 
 from ..errors import SoraError
 from ..families.cache import file_fingerprint
+from ..families.defaults import SORA
 from ..graph.host import IMAGE_EXTENSIONS, current_host
 from ..io.output_files import resolve_prefix, save_new_file
 from ..io.video import read_video
@@ -77,7 +78,7 @@ class SoraSaveVideo:
         return {
             "required": {
                 "frames": socket("IMAGE", "The frames to save [T, H, W, 3]."),
-                "fps": socket("FLOAT", "Playback frame rate.", default=8.0, min=0.01, max=240.0, step=1.0),
+                "fps": socket("FLOAT", "Playback frame rate.", default=SORA.fps, min=0.01, max=240.0, step=1.0),
                 "filename_prefix": socket(
                     "STRING",
                     "File name, optionally with subfolders inside the output "

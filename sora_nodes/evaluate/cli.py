@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..families.defaults import SORA
 from .prompts import load_prompts
 from .run import ATTRIBUTES, SOURCES, TEXTS, evaluate
 from .tasks import TASKS
@@ -178,9 +179,11 @@ def add_parser(sub) -> None:
     p.add_argument("--model", type=Path, default=None, help="checkpoint .safetensors (default: models/sora/)")
     p.add_argument("--seeds", type=_positive_int, default=1, help="render each prompt with seeds 0..N-1 (default 1)")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N prompts")
-    p.add_argument("--steps", type=_positive_int, default=20)
+    p.add_argument("--steps", type=_positive_int, default=SORA.steps)
     p.add_argument("--cfg", type=float, default=5.0, help="guidance scale; 1 disables guidance")
-    p.add_argument("--size", type=_size, default=(64, 64), help="WxH of the rendered clips (default 64x64)")
+    p.add_argument(
+        "--size", type=_size, default=SORA.size, help="WxH of the rendered clips (default {}x{})".format(*SORA.size)
+    )
     p.add_argument(
         "--text",
         choices=TEXTS,

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SoraError
+from ..families.defaults import SORA
 from .analyze import analyse_clip
 from .prompts import EvalPrompt
 from .score import ClipScore, score_clip
@@ -164,14 +165,14 @@ def evaluate(
     source: str = "model",
     *,
     seeds: int = 1,
-    width: int = 64,
-    height: int = 64,
-    frames: int = 17,
-    fps: float = 8.0,
+    width: int = SORA.size[0],
+    height: int = SORA.size[1],
+    frames: int = SORA.frames,
+    fps: float = SORA.fps,
     model_path: str | Path | None = None,
-    steps: int = 20,
+    steps: int = SORA.steps,
     cfg: float = 5.0,
-    sampler: str = "euler",
+    sampler: str = SORA.sampler,
     text: str = "caption",
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,

@@ -8,12 +8,15 @@ from pathlib import Path
 import torch
 
 from ..errors import SoraError
+from ..families.defaults import SORA
 
 
 class TaskModel:
     """The model, its text encoder and sampling settings, shared by every task of a run."""
 
-    def __init__(self, model_path: str | Path | None = None, *, device="cpu", steps: int = 20, cfg: float = 5.0):
+    def __init__(
+        self, model_path: str | Path | None = None, *, device="cpu", steps: int = SORA.steps, cfg: float = 5.0
+    ):
         from ..families.bundle import default_model_path
         from ..families.sora import load_sora
         from ..models.text import load_text_encoder

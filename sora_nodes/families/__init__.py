@@ -1,8 +1,10 @@
 """Model families: files on disk -> a model bundle (`SoraModel`), one module per family.
 
-`sora` (ours: one safetensors file holding the DiT and the video VAE) and `wan` (Wan 2.1's own files, in
-ComfyUI's folders or the release layout). Each family module holds its key maps, its render defaults and
-its folder names; `cache` keeps loaded models across renders. `family_of` says which family a path is.
+`sora` (ours: one safetensors file holding the DiT and the video VAE, in the format of `checkpoint`, loaded
+as the `bundle` every family makes) and `wan` (Wan 2.1's own files, in ComfyUI's folders or the release
+layout, with its key maps and folder names). `defaults` holds every family's render defaults, `pick` what
+`sora render --model` names, and `cache` keeps loaded models across renders. `family_of` says which family a
+path is.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from ..models.latent_format import LatentFormat
 from ..models.text import FILE_TEXT_ENCODERS, TEXT_ENCODERS
 from ..models.vae import VAE_PRESETS, VAEConfig, VideoVAE
 from .checkpoint import Architecture, load_checkpoint, save_checkpoint
+from .defaults import SORA
 
 ARCHITECTURES = {
     "dit": Architecture(DiTConfig, DiT),
@@ -30,7 +31,6 @@ ARCHITECTURES = {
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models" / "sora"
 DEFAULT_MODEL_NAME = "sora-default.safetensors"
-DEFAULT_MAX_FRAMES = 33  # the longest clip the default model was trained on (its 64x64x33 bucket)
 
 
 def default_model_path() -> Path:
@@ -84,7 +84,7 @@ class SoraModel:
     @property
     def max_frames(self) -> int:
         """The longest clip one window may render: the model has never seen longer contexts."""
-        return int(self.metadata.get("max_frames", DEFAULT_MAX_FRAMES))
+        return int(self.metadata.get("max_frames", SORA.max_frames))
 
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
         """Latent (T', H', W') for a clip; raises ShapeError saying which sizes this model allows."""

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from ..errors import CheckpointError, SoraError
 from ..io.file_kind import file_kind
-from . import family_of, sora, wan
+from . import family_of, wan
 from .bundle import default_model_path
+from .defaults import SORA, WAN, RenderDefaults
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,8 @@ class ModelChoice:
     wan_files: tuple[Path, Path, Path] | None = None  # (diffusion model, VAE, text encoder) of a Wan model
 
     @property
-    def render_defaults(self) -> dict:
-        return (sora if self.wan_files is None else wan).RENDER_DEFAULTS
+    def render_defaults(self) -> RenderDefaults:
+        return SORA if self.wan_files is None else WAN
 
 
 def pick_model(model: Path | None, vae: Path | None, text_encoder: Path | None) -> ModelChoice:

@@ -1,7 +1,7 @@
 """The Sora family: our own checkpoints (one safetensors file with the DiT, the video VAE and their configs).
 
 The file format and the bundle live in `families.bundle`; this module adds what a render needs of the
-family: its defaults, and a refusal that names the right loader when the file is of another family.
+family: a refusal that names the right loader when the file is of another family.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ import torch
 from ..errors import CheckpointError
 from . import family_of
 from .bundle import SoraModel, load_sora_model
-
-# `sora render`'s defaults for our models: the default model's training size, 2 s at 8 fps
-RENDER_DEFAULTS = {"size": (64, 64), "frames": 17, "fps": 8.0, "steps": 20, "sampler": "euler", "negative": ""}
 
 
 def load_sora(path: str | os.PathLike, *, device="cpu", dtype: torch.dtype | None = None) -> SoraModel:

@@ -24,26 +24,11 @@ from ..models.wan_dit import WanDiT, WanDiTConfig
 from ..models.wan_dit_keys import diffusers_to_wan, is_diffusers_layout
 from ..models.weights import load_weights, read_weights, strip_prefix, unscale_fp8
 from .bundle import SoraModel
+from .defaults import WAN
 
 WAN_HEAD_DIM = 128  # 1.3B: 1536 / 12 heads, 14B: 5120 / 40
-WAN_METADATA = {
-    "max_frames": "81",  # Wan 2.1 was trained on clips of up to 81 frames (5 s at 16 fps): a long video's window
-    "shift": "5.0",  # the schedule shift of Wan's own text-to-video sampler
-}
-# Wan 2.1's default negative prompt (its shared_config.sample_neg_prompt; diffusers' and ComfyUI's Wan
-# examples use it too): oversaturated, overexposed, static, blurry, subtitles, worst quality, JPEG
-# artefacts, deformed hands and faces, fused fingers, frozen frames, cluttered backgrounds, walking backwards
-WAN_NEGATIVE_PROMPT = (
-    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
-    "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
-    "手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
-)
 # ComfyUI's model folders of the three files, by the SoraWanLoader input that names each
 FOLDERS = {"diffusion_model": "diffusion_models", "vae_name": "vae", "text_encoder_name": "text_encoders"}
-# `sora render`'s defaults for Wan 2.1: 480p, 5 s at 16 fps, its sampler (UniPC) and its default negative prompt
-RENDER_DEFAULTS = {
-    "size": (832, 480), "frames": 81, "fps": 16.0, "steps": 30, "sampler": "unipc", "negative": WAN_NEGATIVE_PROMPT,
-}  # fmt: skip
 DIT_PREFIXES = ("model.diffusion_model.", "diffusion_model.", "model.")
 WEIGHT_DTYPES = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # What a release folder calls its parts (the Wan-AI/Wan2.1-T2V-* repositories)
@@ -122,7 +107,8 @@ def load_wan_model(dit_path: str | Path, vae_path: str | Path, *, device="cpu", 
     chosen = weight_dtype(dtype, device)
     dit = load_wan_dit(dit_path, device=device, dtype=chosen)
     vae = load_wan_vae(vae_path, device=device, dtype=chosen)
-    return SoraModel(dit, vae, "umt5-xxl", dict(WAN_METADATA), Path(dit_path))
+    metadata = {"max_frames": str(WAN.max_frames), "shift": str(WAN.shift)}  # what the model reports of itself
+    return SoraModel(dit, vae, "umt5-xxl", metadata, Path(dit_path))
 
 
 def release_parts(dit_path: Path) -> tuple[Path, Path] | None:

@@ -8,6 +8,7 @@ CLI render into ComfyUI (or passing the tag to `sora run`) gives back the same v
 from __future__ import annotations
 
 from ..families.bundle import DEFAULT_MODEL_NAME
+from ..families.defaults import SORA
 from ..safety.frames import FrameSafetySettings
 
 FRAMES = FrameSafetySettings()
@@ -32,14 +33,14 @@ def text_to_video_graph(
     ckpt_name: str = DEFAULT_MODEL_NAME,
     loader: dict | None = None,
     recaption: bool = True,
-    width: int = 64,
-    height: int = 64,
-    frames: int = 17,
-    fps: float = 8.0,
+    width: int = SORA.size[0],
+    height: int = SORA.size[1],
+    frames: int = SORA.frames,
+    fps: float = SORA.fps,
     seed: int = 0,
-    steps: int = 20,
+    steps: int = SORA.steps,
     cfg: float = 5.0,
-    sampler: str = "euler",
+    sampler: str = SORA.sampler,
     shift: float = 0.0,
     attention: str = "auto",
     precision: str = "auto",

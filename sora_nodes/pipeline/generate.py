@@ -19,6 +19,7 @@ from ..diffusion.noise import seeded_noise
 from ..diffusion.samplers import SAMPLERS, get_sampler
 from ..errors import ShapeError, SoraError
 from ..families.bundle import SoraModel
+from ..families.defaults import SORA, WAN
 from ..flags import flag
 from ..models.attention import BACKENDS, resolve_backend
 from ..models.latent_format import LatentFormat
@@ -41,9 +42,11 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 @dataclass(frozen=True)
 class SamplingSettings:
     # The flags are `sora render`'s, where a model family's defaults stand in for the ones left out.
-    steps: int = field(default=20, metadata=flag("default 20; Wan 30"))
+    steps: int = field(default=SORA.steps, metadata=flag(f"default {SORA.steps}; Wan {WAN.steps}"))
     cfg: float = field(default=5.0, metadata=flag("guidance scale; 1 disables guidance"))
-    sampler: str = field(default="euler", metadata=flag("default euler; Wan unipc", choices=tuple(SAMPLERS)))
+    sampler: str = field(
+        default=SORA.sampler, metadata=flag(f"default {SORA.sampler}; Wan {WAN.sampler}", choices=tuple(SAMPLERS))
+    )
     seed: int = field(default=0, metadata=flag())
     shift: float | None = None  # None: resolution-dependent shift from the token count
     attention: str = field(default="auto", metadata=flag(choices=BACKENDS))
@@ -247,9 +250,9 @@ def generate(
     prompt: str,
     *,
     negative_prompt: str = "",
-    width: int = 64,
-    height: int = 64,
-    frames: int = 17,
+    width: int = SORA.size[0],
+    height: int = SORA.size[1],
+    frames: int = SORA.frames,
     settings: SamplingSettings = SamplingSettings(),
     condition: SpacetimeCondition | None = None,
     text_encoder: TextEncoder | None = None,
