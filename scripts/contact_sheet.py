@@ -16,7 +16,8 @@ import numpy as np
 
 from sora_nodes.families.bundle import default_model_path, load_sora_model
 from sora_nodes.io.atomic import atomic_path
-from sora_nodes.pipeline.generate import SamplingSettings, generate
+from sora_nodes.pipeline.generate import generate
+from sora_nodes.pipeline.sampling import SamplingSettings
 from sora_nodes.recaption import recaption
 from sora_nodes.world import render_scene
 

@@ -72,168 +72,64 @@ def _as_arguments(error: WorkflowError) -> str:
     return "; ".join(by_argument.values())
 
 
-LOADER_NODE = "1"  # text_to_video_graph's checkpoint (or Wan) loader
-
-
-def check_render_arguments(args, graph: dict, host):
-    """Every check of a render's arguments that needs no model, run before one loads; returns the sampling
-    settings. The checks are the ones the render itself runs, called early: the settings' own, the clip's
-    shape in the geometry the graph's empty latent imposes on every model, and the graph against its
-    nodes' schemas (--steps at most 1000, --fps at least 1, ...), named by argument."""
-    from .comfy import NODE_CLASS_MAPPINGS
-    from .flags import settings_from_args
-    from .graph.host import use_host
-    from .graph.validate import validate
-    from .models.latent_format import SORA_LATENT
-    from .pipeline.generate import SamplingSettings, check_clip
-
-    settings = settings_from_args(SamplingSettings, args)
-    width, height = args.size
-    check_clip(SORA_LATENT, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
-    with use_host(host):  # the loader's file names are judged against the host's folders
-        try:
-            validate(graph, NODE_CLASS_MAPPINGS, "the render graph")
-        except WorkflowError as e:
-            # The loader's inputs are the model files; loading them judges them, with the precise reason.
-            errors = [error for error in e.errors if not error.startswith(f"node {LOADER_NODE} (")]
-            if errors:
-                raise SoraError(_as_arguments(WorkflowError(str(e), errors))) from None
-    return settings
+@contextmanager
+def _named_by_argument():
+    """The render graph's errors named by the argument that set the input, not by the graph's nodes."""
+    try:
+        yield
+    except WorkflowError as e:
+        raise SoraError(_as_arguments(e)) from None
 
 
 def cmd_render(args) -> int:
     """Build the text-to-video graph and run it as `sora run` would: the video and the graph it stores are
     one computation, so `sora run` of that graph gives the same video."""
+    from .comfy import NODE_CLASS_MAPPINGS as NODES
     from .families.pick import pick_model
+    from .flags import settings_from_args
+    from .graph import render
     from .io.device import pick_device
     from .io.output_files import check_output_file
+    from .models.latent_format import SORA_LATENT
+    from .pipeline.generate import check_clip, check_render
+    from .pipeline.sampling import SamplingSettings
     from .recaption import recaption
-    from .safety.gate import require_safe_prompt
+    from .safety.gate import require_prompt, require_safe_prompt
 
-    if not args.prompt.strip():
-        raise SoraError('the prompt is empty; describe the video, e.g. sora render "a red circle moving left"')
-    # Everything that needs no model is judged before the first one (the prompt filter's included) loads:
-    # a bad -o used to fail only after the whole render, a bad --steps after seconds of loading.
+    # Every check that needs no model runs before the first one (the prompt filter's included) loads, each the
+    # library's own, the one the graph's nodes run in ComfyUI: a bad -o, --steps or size fails in no time.
+    require_prompt(args.prompt)
     output = check_output_file(args.output, overwrite=args.overwrite)
     choice = pick_model(args.model, args.vae, args.text_encoder)
     choice.render_defaults.fill_in(args)  # what the user left out takes the model family's own default
-    device = pick_device(args.device)
-    # the recaptioner writes the captions our own model was trained on; Wan reads the prompt as written
-    rewrite = not args.no_recaption and choice.wan_files is None
-    graph = _render_graph(args, choice, rewrite)
-    host = _render_host(choice, output, quiet=args.quiet, device=device)
-    settings = check_render_arguments(args, graph, host)
+    device, (width, height) = pick_device(args.device), args.size
+    rewrite = not args.no_recaption and choice.wan_files is None  # Wan reads the prompt as written
+    graph = render.render_graph(
+        choice, args.prompt, weight_dtype=args.weight_dtype, negative=args.negative, recaption=rewrite, width=width,
+        height=height, frames=args.frames, fps=args.fps, seed=args.seed, steps=args.steps, cfg=args.cfg,
+        sampler=args.sampler, attention=args.attention, precision=args.precision, decode_tile=args.vae_tile,
+        c2pa_sign=not args.no_c2pa, c2pa_include_prompt=args.c2pa_prompt, watermark=not args.no_watermark,
+    )  # fmt: skip
+    host = render.render_host(choice, output, quiet=args.quiet, device=device)
+    settings = settings_from_args(SamplingSettings, args)
+    size = {"width": width, "height": height, "frames": args.frames, "decode_tile": args.vae_tile}
+    check_clip(SORA_LATENT, **size)  # the geometry the graph's empty latent imposes on every model
+    with _named_by_argument():
+        render.check_render_graph(graph, host, NODES)
     require_safe_prompt(args.prompt)
     if not args.quiet:  # says once which attention backend "auto" chose
         logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
-    _load_and_check(choice, device, settings, args)
+    check_render(choice.load(device, args.weight_dtype), settings, **size)  # the model's own geometry, the memory
     caption = recaption(args.prompt, seed=args.seed, enabled=rewrite)  # what node 9 will compute
     if not args.quiet and caption.text != args.prompt:
         print(f"recaptioned: {caption.text}")
     start = time.perf_counter()
-    _run_into(graph, host, output, args)
+    with _named_by_argument():
+        render.run_into(graph, host, NODES, output, replace=args.overwrite, name=args.output)
     if not args.quiet:
-        width, height = args.size
-        print(
-            f"wrote {args.output} ({args.frames} frames, {width}x{height}, {args.fps:g} fps) "
-            f"in {time.perf_counter() - start:.1f} s"
-        )
+        seconds = time.perf_counter() - start
+        print(f"wrote {args.output} ({args.frames} frames, {width}x{height}, {args.fps:g} fps) in {seconds:.1f} s")
     return 0
-
-
-def _render_graph(args, choice, rewrite: bool) -> dict:
-    """`sora render`'s arguments as the text-to-video graph (the graph the MP4 stores)."""
-    from .families import wan
-    from .families.bundle import checkpoint_name
-    from .graph.templates import text_to_video_graph, wan_loader_node
-
-    width, height = args.size
-    files = choice.wan_files
-    return text_to_video_graph(
-        args.prompt,
-        negative=args.negative,
-        ckpt_name=checkpoint_name(choice.path),
-        loader=None if files is None else wan_loader_node(*wan.wan_names(files), args.weight_dtype),
-        recaption=rewrite,
-        width=width,
-        height=height,
-        frames=args.frames,
-        fps=args.fps,
-        seed=args.seed,
-        steps=args.steps,
-        cfg=args.cfg,
-        sampler=args.sampler,
-        attention=args.attention,
-        precision=args.precision,
-        decode_tile=args.vae_tile,
-        c2pa_sign=not args.no_c2pa,
-        c2pa_include_prompt=args.c2pa_prompt,
-        watermark=not args.no_watermark,
-    )
-
-
-def _render_host(choice, output: Path, *, quiet: bool, device):
-    """The headless host whose folders hold the render's model files under the names its graph uses."""
-    from .families import wan
-    from .families.bundle import MODELS_DIR
-    from .graph.host import HeadlessHost
-
-    in_models = choice.path.resolve().is_relative_to(MODELS_DIR)
-    return HeadlessHost(
-        output=output.parent,  # the render's own hidden folder once it starts
-        models=[MODELS_DIR if in_models else choice.path.resolve().parent],
-        weights=wan.wan_root(choice.wan_files) or MODELS_DIR.parent,
-        quiet=quiet,
-        compute=device,
-    )
-
-
-def _load_and_check(choice, device, settings, args) -> None:
-    """Load the model (the graph's loader node gets this same object; one model per process, so no load news)
-    and refuse what its own geometry or the memory cannot hold, before the graph loads the text encoder."""
-    from .families.cache import cached_sora_model, cached_wan_model
-    from .pipeline.generate import check_budget, check_request
-
-    if choice.wan_files is None:
-        model = cached_sora_model(choice.path, device, announce=False)
-    else:
-        model = cached_wan_model(choice.wan_files[0], choice.wan_files[1], device, args.weight_dtype)
-    width, height = args.size
-    latent = check_request(model, width=width, height=height, frames=args.frames, decode_tile=args.vae_tile)
-    check_budget(model, latent, settings, frames=args.frames, decode_tile=args.vae_tile)
-
-
-def _run_into(graph: dict, host, output: Path, args) -> None:
-    """Run the render graph in a hidden folder beside `output` and move its video into place: a failed or
-    interrupted render leaves no file, and its errors name `sora render`'s arguments, not the graph's nodes."""
-    import tempfile
-
-    from .comfy import NODE_CLASS_MAPPINGS
-    from .graph.host import Interrupted
-    from .graph.runner import run_workflow
-    from .io.atomic import move_into_place
-
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        work_dir = tempfile.TemporaryDirectory(dir=output.parent, prefix=".sora-render-")
-    except OSError as e:  # checked before the render; this is a folder that changed since
-        raise SoraError(f"-o {args.output}: cannot write in {output.parent} ({e.strerror})") from None
-    with work_dir as work:
-        host.output = Path(work)
-        try:
-            (saved,) = run_workflow(graph, mapping=NODE_CLASS_MAPPINGS, host=host, where="the render graph")
-        except Interrupted:
-            raise KeyboardInterrupt from None
-        except WorkflowError as e:  # a value outside a node's range: name the argument, not the node
-            raise SoraError(_as_arguments(e)) from None
-        except SoraError as e:  # say what was wrong, not which node of the internal graph noticed it
-            raise e.__cause__ if isinstance(e.__cause__, SoraError) else e from None
-        try:
-            move_into_place(saved, output, replace=args.overwrite)
-        except FileExistsError:
-            raise SoraError(
-                f"-o {args.output} appeared while rendering; pass -y (--overwrite) to replace it, or name a new file"
-            ) from None
 
 
 def cmd_run(args) -> int:
@@ -369,7 +265,7 @@ def cmd_verify(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .families.defaults import SORA, WAN
     from .flags import add_settings_arguments
-    from .pipeline.generate import SamplingSettings
+    from .pipeline.sampling import SamplingSettings
 
     parser = OneLineParser(prog="sora", description="Sora-style text-to-video (sora-nodes)")
     parser.add_argument("--version", action="version", version=f"sora-nodes {__version__}")

@@ -7,7 +7,8 @@ import torch
 
 from sora_nodes.families.bundle import default_model_path, load_sora_model
 from sora_nodes.families.checkpoint import read_metadata
-from sora_nodes.pipeline.generate import SamplingSettings, generate
+from sora_nodes.pipeline.generate import generate
+from sora_nodes.pipeline.sampling import SamplingSettings
 from sora_nodes.recaption import recaption
 
 MAX_BYTES = 40 * 1024 * 1024

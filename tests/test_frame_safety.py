@@ -66,7 +66,8 @@ def test_wide_world_clip_is_allowed_with_default_sampling():
 
 def test_the_shipped_default_model_renders_allowed_frames():
     from sora_nodes.families.bundle import default_model_path, load_sora_model
-    from sora_nodes.pipeline.generate import SamplingSettings, generate
+    from sora_nodes.pipeline.generate import generate
+    from sora_nodes.pipeline.sampling import SamplingSettings
 
     model = load_sora_model(default_model_path())
     video = generate(model, "a red circle moving left", frames=17, settings=SamplingSettings(steps=4, seed=0))

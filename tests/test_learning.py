@@ -10,7 +10,7 @@ from sora_nodes.diffusion.flow import add_noise, flow_matching_loss, sample_sigm
 from sora_nodes.diffusion.noise import seeded_noise
 from sora_nodes.diffusion.samplers import get_sampler
 from sora_nodes.families.bundle import new_sora_model
-from sora_nodes.pipeline.generate import flow_denoiser
+from sora_nodes.pipeline.sampling import flow_denoiser
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ import torch
 
 from sora_nodes.diffusion.conditioning import known_frames
 from sora_nodes.errors import ShapeError, SoraError
-from sora_nodes.pipeline.generate import SamplingSettings, decode_latent, encode_prompt, generate, sample_latent
+from sora_nodes.pipeline.generate import decode_latent, generate
+from sora_nodes.pipeline.sampling import SamplingSettings, encode_prompt, sample_latent
 
 FAST = SamplingSettings(steps=3, cfg=3.0)
 

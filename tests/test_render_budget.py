@@ -14,14 +14,16 @@ from sora_nodes.errors import ResourceError
 from sora_nodes.families.bundle import default_model_path, load_sora_model
 from sora_nodes.models.text import load_text_encoder
 from sora_nodes.pipeline import budget as render_budget
-from sora_nodes.pipeline.generate import SamplingSettings, check_budget, check_request
+from sora_nodes.pipeline.generate import check_budget, check_request
+from sora_nodes.pipeline.sampling import SamplingSettings
 
 MEASURE = textwrap.dedent(
     """
     import sys
     from sora_nodes.families.bundle import default_model_path, load_sora_model
     from sora_nodes.models.text import load_text_encoder
-    from sora_nodes.pipeline.generate import SamplingSettings, generate
+    from sora_nodes.pipeline.generate import generate
+    from sora_nodes.pipeline.sampling import SamplingSettings
     w, h, frames = (int(v) for v in sys.argv[1:4])
     model = load_sora_model(default_model_path())
     text_encoder = load_text_encoder(model.text_encoder)

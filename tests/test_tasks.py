@@ -6,11 +6,12 @@ import torch
 from sora_nodes.diffusion.conditioning import paste_known
 from sora_nodes.errors import ShapeError, SoraError
 from sora_nodes.models.latent_format import SORA_LATENT as FMT
-from sora_nodes.pipeline.generate import SamplingSettings, decode_latent, encode_prompt, sample_latent
+from sora_nodes.pipeline.generate import decode_latent
+from sora_nodes.pipeline.long_video import LongVideoPlan, sample_long_video, window_starts
+from sora_nodes.pipeline.sampling import SamplingSettings, encode_prompt, sample_latent
+from sora_nodes.pipeline.schedule import active_index, parse_schedule
 from sora_nodes.tasks import recipes
 from sora_nodes.tasks.canvas import TaskCanvas, seam_correction
-from sora_nodes.tasks.long_video import LongVideoPlan, sample_long_video, window_starts
-from sora_nodes.tasks.schedule import active_index, parse_schedule
 
 MAX = 33
 

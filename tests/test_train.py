@@ -13,7 +13,8 @@ from sora_nodes.families.checkpoint import read_metadata
 from sora_nodes.io.video import write_video
 from sora_nodes.models.dit import dit_preset
 from sora_nodes.models.vae import VAE_PRESETS
-from sora_nodes.pipeline.generate import SamplingSettings, generate
+from sora_nodes.pipeline.generate import generate
+from sora_nodes.pipeline.sampling import SamplingSettings
 from sora_nodes.train.buckets import Bucket, nearest_bucket, parse_buckets
 from sora_nodes.train.condition_masks import CONDITION_KINDS, condition_mask, random_condition_masks
 from sora_nodes.train.dit_trainer import DiTTrainSettings, train_dit

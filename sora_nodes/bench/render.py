@@ -57,7 +57,8 @@ from ..models.attention import BACKENDS, resolve_backend
 from ..models.dit import DIT_PRESETS, DiT
 from ..models.text import TEXT_ENCODERS, TextEmbedding
 from ..models.vae import VAE_PRESETS
-from ..pipeline.generate import PRECISIONS, SamplingSettings, autocast_dtype, generate
+from ..pipeline.generate import generate
+from ..pipeline.sampling import PRECISIONS, SamplingSettings, autocast_dtype
 from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int, report_main
 
 DEFAULT_PROMPT = "a red circle moving left over a blue background"

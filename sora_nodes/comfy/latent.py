@@ -7,7 +7,7 @@ import torch
 from ..errors import SoraError
 from ..families.defaults import SORA
 from ..models.latent_format import SORA_LATENT
-from ..pipeline.generate import MAX_LATENT_FRAMES, decode_latent, encode_frames
+from ..pipeline.generate import MAX_LATENT_FRAMES, check_clip, decode_latent, encode_frames
 from .sockets import CATEGORY, SORA_VAE, socket
 
 MAX_SIZE = 2048
@@ -66,9 +66,9 @@ class SoraEmptyVideoLatent:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, width, height, frames):
+    def VALIDATE_INPUTS(cls, width, height, frames):  # `sora render` runs the same check before any model loads
         try:
-            SORA_LATENT.latent_shape(frames, height, width)
+            check_clip(SORA_LATENT, width=width, height=height, frames=frames)
         except SoraError as error:
             return str(error)
         return True

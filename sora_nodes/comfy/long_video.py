@@ -9,9 +9,9 @@ import torch
 from ..errors import SoraError
 from ..families.defaults import SORA
 from ..models.latent_format import SORA_LATENT
+from ..pipeline.long_video import LongVideoPlan
+from ..pipeline.schedule import parse_schedule
 from ..recaption import recaption as rewrite
-from ..tasks.long_video import LongVideoPlan
-from ..tasks.schedule import parse_schedule
 from .latent import MAX_SIZE
 from .sockets import CATEGORY, SORA_TEXT_ENCODER, socket
 

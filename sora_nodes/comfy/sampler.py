@@ -9,9 +9,9 @@ from ..diffusion.samplers import SAMPLERS
 from ..families.defaults import SORA
 from ..graph.host import current_host
 from ..models.attention import BACKENDS
-from ..pipeline.generate import PRECISIONS, SamplingSettings
+from ..pipeline.generate import check_sampling, sample_video
 from ..pipeline.preview import latent_rgb, preview_image
-from ..tasks.sampling import check_sampling, sample_video
+from ..pipeline.sampling import PRECISIONS, SamplingSettings
 from .sockets import CATEGORY, SORA_CONDITIONING, SORA_MODEL, seed_input, socket
 
 
@@ -98,7 +98,7 @@ class SoraSampler:
             denoise=denoise,
         )
         plan = latent.get("sora_long")
-        total = check_sampling(model, positive, samples, settings, plan)
+        total = check_sampling(model, positive, samples.shape, settings, plan)
         host = current_host()
         bar, projection = host.progress(total), latent_rgb(model.vae)
         host.check_interrupted()
@@ -108,8 +108,9 @@ class SoraSampler:
 
         condition = latent.get("sora_cond")
         out = sample_video(
-            model, positive, negative, samples, settings, plan=plan, condition=condition, callback=report
-        )
+            model, positive, negative, samples.shape, settings, start=samples, plan=plan, condition=condition,
+            callback=report,
+        )  # fmt: skip
         rest = {k: v for k, v in latent.items() if k != "sora_video_size"}  # the output is no longer empty
         return ({**rest, "samples": out.cpu()},)
 

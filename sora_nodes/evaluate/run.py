@@ -72,7 +72,8 @@ def _renderer(source: str, *, model_path, width, height, frames, steps, cfg, sam
     from ..families.bundle import default_model_path
     from ..families.sora import load_sora
     from ..models.text import load_text_encoder
-    from ..pipeline.generate import SamplingSettings, check_request, decode_latent, encode_frames, generate
+    from ..pipeline.generate import check_request, decode_latent, encode_frames, generate
+    from ..pipeline.sampling import SamplingSettings
 
     path = Path(model_path) if model_path is not None else default_model_path()
     if source == "vae":  # a whole model or a VAE alone (vae.safetensors of `sora train vae`)

@@ -31,23 +31,23 @@ class TaskModel:
         self.steps, self.cfg = steps, cfg
 
     def settings(self, seed: int, **kw):
-        from ..pipeline.generate import SamplingSettings
+        from ..pipeline.sampling import SamplingSettings
 
         return SamplingSettings(steps=self.steps, cfg=self.cfg, seed=seed, **kw)
 
     def _prompt(self, prompt: str):
-        from ..pipeline.generate import encode_prompt
+        from ..pipeline.sampling import encode_prompt
 
         return encode_prompt(self.text_encoder, prompt)
 
     def render(self, canvas, prompt: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(the task's output, the decoded canvas before the known pixels were pasted back)."""
-        from ..pipeline.generate import decode_latent, sample_latent
+        from ..pipeline.generate import decode_latent, sample_video
 
         positive, negative = self._prompt(prompt)
-        shape = self.fmt.latent_shape(*canvas.frames.shape[:3])
+        shape = (1, self.fmt.channels, *self.fmt.latent_shape(*canvas.frames.shape[:3]))
         condition = canvas.condition(self.model.vae, self.fmt)
-        latent = sample_latent(self.model, positive, negative, shape, self.settings(seed), condition=condition)
+        latent = sample_video(self.model, positive, negative, shape, self.settings(seed), condition=condition)
         decoded = decode_latent(self.model.vae, latent)
         return canvas.finish(decoded), decoded
 
@@ -59,21 +59,21 @@ class TaskModel:
 
     def restyle(self, frames: torch.Tensor, prompt: str, seed: int, denoise: float) -> torch.Tensor:
         """SDEdit: the source's latent, noised to `denoise` and denoised under the new prompt."""
-        from ..pipeline.generate import decode_latent, encode_frames, sample_latent
+        from ..pipeline.generate import decode_latent, encode_frames, sample_video
 
         positive, negative = self._prompt(prompt)
         start = encode_frames(self.model.vae, frames)
         settings = self.settings(seed, denoise=denoise)
-        latent = sample_latent(self.model, positive, negative, tuple(start.shape[2:]), settings, start=start)
+        latent = sample_video(self.model, positive, negative, start.shape, settings, start=start)
         return decode_latent(self.model.vae, latent)
 
     def long_video(self, prompt: str, frames: int, size: int, fps: float, seed: int) -> torch.Tensor:
         """Text-to-video beyond the model's context: windows chained in latent space, decoded once."""
-        from ..pipeline.generate import decode_latent
-        from ..tasks.long_video import LongVideoPlan, sample_long_video
+        from ..pipeline.generate import decode_latent, sample_video
+        from ..pipeline.long_video import LongVideoPlan
 
         positive, negative = self._prompt(prompt)
         plan = LongVideoPlan((), (), fps, 16)
-        shape = self.fmt.latent_shape(frames, size, size)
-        latent = sample_long_video(self.model, positive, negative, shape, self.settings(seed), plan)
+        shape = (1, self.fmt.channels, *self.fmt.latent_shape(frames, size, size))
+        latent = sample_video(self.model, positive, negative, shape, self.settings(seed), plan=plan)
         return decode_latent(self.model.vae, latent)

@@ -10,7 +10,8 @@ from pathlib import Path
 from ..errors import CheckpointError, SoraError
 from ..io.file_kind import file_kind
 from . import family_of, wan
-from .bundle import default_model_path
+from .bundle import SoraModel, default_model_path
+from .cache import cached_sora_model, cached_wan_model
 from .defaults import SORA, WAN, RenderDefaults
 
 
@@ -22,6 +23,13 @@ class ModelChoice:
     @property
     def render_defaults(self) -> RenderDefaults:
         return SORA if self.wan_files is None else WAN
+
+    def load(self, device, weight_dtype: str = "auto") -> SoraModel:
+        """The model, from the cache the render graph's loader node reads, so that node gets this same object
+        (one model per process, so no load news)."""
+        if self.wan_files is None:
+            return cached_sora_model(self.path, device, announce=False)
+        return cached_wan_model(self.wan_files[0], self.wan_files[1], device, weight_dtype)
 
 
 def pick_model(model: Path | None, vae: Path | None, text_encoder: Path | None) -> ModelChoice:

@@ -6,7 +6,7 @@ The nodes, `sora render` and `sora run` all call `require_safe_prompt`, so they 
 from __future__ import annotations
 
 from ..errors import SafetyRejection
-from .filter import PromptSafetyError, check_prompts
+from .filter import EMPTY, PromptSafetyError, check_prompts
 from .normalize import is_blank
 
 
@@ -21,16 +21,20 @@ def prompt_parts(text: str) -> list[str]:
     return (lines if len(lines) > 1 else []) + [text]
 
 
-def require_safe_prompt(text: str, *, where: str = "the prompt") -> str:
-    """Return `text` unchanged when the filter allows it; otherwise raise PromptRejected.
+def require_prompt(text: str, *, where: str = "the prompt") -> str:
+    """Return `text` unless it is empty or of only invisible characters: an input error (PromptSafetyError, exit
+    status 2 on the command line), not a refusal. The gate's one check that needs no model, so `sora render`
+    runs it before anything else; `require_safe_prompt`, the prompt node's gate, runs it first."""
+    if isinstance(text, str) and is_blank(text):  # not a string: the filter says so
+        raise PromptSafetyError(f"{where}: {EMPTY}, e.g. 'a red circle moving left'")
+    return text
 
-    An empty prompt, or one of only invisible characters, is an input error (PromptSafetyError, exit status 2
-    on the command line), as `sora render ""` is, not a refusal.
-    """
-    parts = prompt_parts(text)
+
+def require_safe_prompt(text: str, *, where: str = "the prompt") -> str:
+    """Return `text` unchanged when the filter allows it; otherwise raise PromptRejected (or, for an empty
+    prompt, `require_prompt`'s PromptSafetyError)."""
+    parts = prompt_parts(require_prompt(text, where=where))
     for part, verdict in zip(parts, check_prompts(parts), strict=True):
-        if verdict.stage == "empty":
-            raise PromptSafetyError(f"{where}: {verdict.reason}, e.g. 'a red circle moving left'")
         if not verdict.allowed:
             line = f" (in the line {part!r})" if part is not text else ""
             raise PromptRejected(

@@ -1,1 +1,2 @@
-"""Editing tasks on the one spacetime-condition mechanism: recipes lay inputs out on a canvas."""
+"""Editing tasks on the one spacetime-condition mechanism: recipes lay inputs out on a canvas, which the
+sampler holds to (`pipeline.generate.sample_video`) and which pastes the known pixels back after decoding."""

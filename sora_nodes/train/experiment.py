@@ -150,7 +150,8 @@ def score_own_captions(model_path: str | Path, cache_path: str | Path, *, cfg: f
     decoded by the same VAE: what a model that reproduced its training set exactly would get."""
     from ..families.bundle import load_sora_model
     from ..models.text import load_text_encoder
-    from ..pipeline.generate import SamplingSettings, decode_latent, generate
+    from ..pipeline.generate import decode_latent, generate
+    from ..pipeline.sampling import SamplingSettings
     from .latent_cache import load_cache
 
     model = load_sora_model(model_path)

@@ -19,7 +19,7 @@ from ..diffusion.conditioning import SpacetimeCondition
 from ..errors import SoraError
 from ..families.bundle import SoraModel
 from ..models.text import TextEmbedding
-from ..pipeline.generate import SamplingSettings, sample_latent
+from .sampling import SamplingSettings, sample_latent
 from .schedule import active_index
 
 WINDOW_SEED_STRIDE = 1_000_003  # window k samples with seed + k * stride, apart from batch seeds (seed + i)
