@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import torch
-
 from ..errors import SoraError
 from ..families.defaults import SORA
 from ..models.latent_format import SORA_LATENT
-from ..pipeline.generate import MAX_LATENT_FRAMES, check_clip, decode_latent, encode_frames
+from ..pipeline.generate import MAX_LATENT_FRAMES, check_clip, decode_latent, empty_video_latent, encode_frames
 from .sockets import CATEGORY, SORA_VAE, socket
 
 MAX_SIZE = 2048
@@ -74,9 +72,8 @@ class SoraEmptyVideoLatent:
         return True
 
     def empty(self, width, height, frames, fps, batch_size):
-        t, h, w = SORA_LATENT.latent_shape(frames, height, width)
         # "sora_video_size": the sampler re-lays the empty latent out for its model's own VAE and patch
-        latent = torch.zeros(batch_size, SORA_LATENT.channels, t, h, w)
+        latent = empty_video_latent(frames, height, width, batch_size)
         return ({"samples": latent, "fps": float(fps), "sora_video_size": (frames, height, width)},)
 
 
@@ -133,8 +130,5 @@ class SoraVideoDecode:
 
     def decode(self, vae, latent, tile=0):
         frames = decode_latent(vae, latent["samples"], tile=tile or None)  # [B*T, H, W, 3]
-        canvas = latent.get("sora_canvas")
-        if canvas is None:
-            return (frames,)
-        clips = frames.split(canvas.length)  # one canvas per batch item
-        return (torch.cat([canvas.finish(clip) for clip in clips]),)
+        canvas = latent.get("sora_canvas")  # a task's: its kept pixels go back in
+        return (frames if canvas is None else canvas.finish_batch(frames),)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
-import torch
-
 from ..errors import SoraError
 from ..families.defaults import SORA
 from ..models.latent_format import SORA_LATENT
-from ..pipeline.long_video import LongVideoPlan
+from ..pipeline.generate import empty_video_latent
+from ..pipeline.long_video import LongVideoPlan, long_video_frames
 from ..pipeline.schedule import parse_schedule
 from ..recaption import recaption as rewrite
 from .latent import MAX_SIZE
@@ -97,14 +94,13 @@ class SoraLongVideo:
 
     def plan(self, text_encoder, schedule, seconds, fps, width, height, recaption, overlap_frames):
         entries = parse_schedule(schedule)
-        step = SORA_LATENT.frame_step
-        frames = 1 + step * math.ceil(seconds * fps / step)
-        t, h, w = SORA_LATENT.latent_shape(frames, height, width)
+        frames = long_video_frames(seconds, fps)
+        empty = empty_video_latent(frames, height, width)  # checks the size before any prompt is encoded
         texts = [rewrite(e.prompt, width=width, height=height, fps=fps, enabled=recaption).text for e in entries]
         prompts = tuple(text_encoder.encode([text]) for text in texts)
         plan = LongVideoPlan(tuple(e.start for e in entries), prompts, float(fps), overlap_frames)
         latent = {
-            "samples": torch.zeros(1, SORA_LATENT.channels, t, h, w),
+            "samples": empty,
             "sora_long": plan,
             "fps": float(fps),
             "sora_video_size": (frames, height, width),  # the sampler lays it out for its model

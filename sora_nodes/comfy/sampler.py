@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-
 from ..diffusion.flow import MAX_SHIFT
 from ..diffusion.samplers import SAMPLERS
 from ..families.defaults import SORA
 from ..graph.host import current_host
 from ..models.attention import BACKENDS
-from ..pipeline.generate import check_sampling, sample_video
+from ..pipeline.generate import check_sampling, latent_to_sample, sample_video
 from ..pipeline.preview import latent_rgb, preview_image
 from ..pipeline.sampling import PRECISIONS, SamplingSettings
 from .sockets import CATEGORY, SORA_CONDITIONING, SORA_MODEL, seed_input, socket
@@ -86,7 +84,7 @@ class SoraSampler:
         self, model, positive, negative, latent, seed, steps, cfg, sampler_name, shift, denoise, attention,
         precision="auto",
     ):  # fmt: skip
-        samples = _for_model(model, latent)  # [B, C, T', H', W']
+        samples = latent_to_sample(model, latent["samples"], latent.get("sora_video_size"))  # [B, C, T', H', W']
         settings = SamplingSettings(
             steps=steps,
             cfg=cfg,
@@ -113,13 +111,3 @@ class SoraSampler:
         )  # fmt: skip
         rest = {k: v for k, v in latent.items() if k != "sora_video_size"}  # the output is no longer empty
         return ({**rest, "samples": out.cpu()},)
-
-
-def _for_model(model, latent: dict):
-    """The latent to sample [B, C, T', H', W']: an empty one is laid out for this model's VAE and patch."""
-    size = latent.get("sora_video_size")
-    if size is not None:
-        shape = model.latent_shape(*size)  # size: (frames, height, width)
-        return torch.zeros(latent["samples"].shape[0], model.vae.config.latent_channels, *shape)
-    model.latent_format.check_latent(tuple(latent["samples"].shape))
-    return latent["samples"]

@@ -15,7 +15,7 @@ from ..diffusion.conditioning import SpacetimeCondition
 from ..errors import ShapeError, SoraError
 from ..families.bundle import SoraModel
 from ..families.defaults import SORA
-from ..models.latent_format import LatentFormat
+from ..models.latent_format import SORA_LATENT, LatentFormat
 from ..models.text import TextEmbedding, TextEncoder, load_text_encoder
 from ..models.vae import VideoVAE
 from ..models.vae_tiling import check_tiling
@@ -96,6 +96,22 @@ def check_budget(
         attention=settings.attention,
         decode_tile=decode_tile,
     )
+
+
+def empty_video_latent(frames: int, height: int, width: int, batch: int = 1) -> torch.Tensor:
+    """Zeros [B, C, T', H', W'] for a clip in `SORA_LATENT`, the geometry every shipped preset shares: an empty
+    latent's node has no model to ask. The sampler lays it out again for its own model (`latent_to_sample`)."""
+    return torch.zeros(batch, SORA_LATENT.channels, *SORA_LATENT.latent_shape(frames, height, width))
+
+
+def latent_to_sample(model: SoraModel, samples: torch.Tensor, video_size: tuple[int, int, int] | None = None):
+    """The latent [B, C, T', H', W'] the sampler fills: an empty one (which carries its `video_size`, frames,
+    height and width) laid out for this model's VAE and patch, else `samples` checked against its format."""
+    if video_size is not None:
+        shape = model.latent_shape(*video_size)
+        return torch.zeros(samples.shape[0], model.vae.config.latent_channels, *shape)
+    model.latent_format.check_latent(tuple(samples.shape))
+    return samples
 
 
 def check_render(

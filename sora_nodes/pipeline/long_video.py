@@ -10,6 +10,7 @@ schedule at the time its new frames start.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ import torch
 from ..diffusion.conditioning import SpacetimeCondition
 from ..errors import SoraError
 from ..families.bundle import SoraModel
+from ..models.latent_format import SORA_LATENT, LatentFormat
 from ..models.text import TextEmbedding
 from .sampling import SamplingSettings, sample_latent
 from .schedule import active_index
@@ -89,6 +91,12 @@ def sample_long_video(
         ).cpu()
         done = end
     return latent
+
+
+def long_video_frames(seconds: float, fps: float, fmt: LatentFormat = SORA_LATENT) -> int:
+    """The frame count of a long video of `seconds` at `fps`, rounded up to one the latent can hold (1 + k*k_t)."""
+    step = fmt.frame_step
+    return 1 + step * math.ceil(seconds * fps / step)
 
 
 def _window(model: SoraModel) -> int:

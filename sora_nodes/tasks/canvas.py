@@ -63,6 +63,10 @@ class TaskCanvas:
         latent = encode_frames(vae, self.frames)  # [1, C, T', H', W']
         return SpacetimeCondition(latent * mask, mask.to(latent.device))
 
+    def finish_batch(self, decoded: Tensor) -> Tensor:
+        """`finish` for each clip of a decoded batch, laid out one after another as decode_latent returns them."""
+        return torch.cat([self.finish(clip) for clip in decoded.split(self.length)])
+
     def finish(self, decoded: Tensor) -> Tensor:
         """Decoded frames [T, H, W, 3] -> the task's output: known pixels pasted back, kept frames only."""
         if tuple(decoded.shape) != tuple(self.frames.shape):
