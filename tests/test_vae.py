@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from vae_memory import LargestActivation, decode_peaks
 
 from sora_nodes.errors import ShapeError, SoraError
 from sora_nodes.models.vae import VAE_PRESETS, VAEConfig, VideoVAE
@@ -122,44 +117,16 @@ def test_chunked_decode_matches_one_shot(vae):
 @torch.inference_mode()
 def test_chunked_decode_largest_activation_does_not_grow(vae):
     """Every module output is recorded; chunked decode must not need bigger tensors for longer clips."""
-    sizes: list[int] = []
-    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel())) for m in vae.decoder.modules()]
-    try:
+    with LargestActivation(vae.decoder.modules()) as largest:
 
         def peak(frames: int, chunk: int) -> int:
-            sizes.clear()
-            vae.decode(latent(frames), chunk_frames=chunk)
-            return max(sizes)
+            return largest.peak(lambda: vae.decode(latent(frames), chunk_frames=chunk))
 
         short, long = 3, 12
         assert peak(long, 1) == peak(short, 1)
         assert peak(long, 2) == peak(short, 2)
         # one-shot does grow, so the comparison above would catch a decoder that ignores chunking
         assert peak(long, long) > 3 * peak(short, short)
-    finally:
-        for h in hooks:
-            h.remove()
-
-
-_RSS_SCRIPT = r"""
-import json, torch
-from sora_nodes.bench.common import CpuPeak
-from sora_nodes.models.vae import VAEConfig, VideoVAE
-torch.manual_seed(0)
-cfg = VAEConfig(latent_channels=8, base_channels=16, channel_mults=(1, 2, 4), num_res_blocks=1)
-vae = VideoVAE(cfg).eval()
-meter = CpuPeak.if_supported()
-out = {"supported": meter is not None}
-with torch.inference_mode():
-    for name, frames, chunk in (("warmup", 2, 1), ("short", 2, 1), ("long", 8, 1), ("one_shot", 8, 8)):
-        z = torch.randn(1, 8, frames, 32, 32)
-        if meter: meter.start()
-        video = vae.decode(z, chunk_frames=chunk)
-        out[name] = meter.stop() if meter else 0  # the decode's own peak, not the process's history
-        out[name + "_frames"] = video.shape[2]
-        del video
-print(json.dumps(out))
-"""
 
 
 def test_chunked_decode_peak_memory_is_flat():
@@ -169,18 +136,9 @@ def test_chunked_decode_peak_memory_is_flat():
     [16, 29, 128, 128] float tensor (29 MiB, and ~10x that in practice); chunked decode keeps only
     a few frames' activations and the growing output tensor (3 channels).
     """
-    root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    # glibc otherwise moves its mmap threshold up as big blocks are freed and serves later ones
-    # from a fragmenting heap; a fixed threshold makes RSS track live tensors.
-    env["MALLOC_MMAP_THRESHOLD_"] = str(1 << 20)
-    res = subprocess.run(
-        [sys.executable, "-c", _RSS_SCRIPT], env=env, cwd=root, capture_output=True, text=True, timeout=120, check=False
+    r = decode_peaks(
+        [("warmup", 2, 32, 1, None), ("short", 2, 32, 1, None), ("long", 8, 32, 1, None), ("one_shot", 8, 32, 8, None)]
     )
-    assert res.returncode == 0, res.stderr[-2000:]
-    r = json.loads(res.stdout.strip().splitlines()[-1])
-    if not r["supported"]:
-        pytest.skip("peak memory of a block needs Linux /proc/self/clear_refs")
     mib = 2**20
     plane_bytes = 128 * 128 * 4  # bytes per float32 plane
     extra_frames = r["long_frames"] - r["short_frames"]  # 24

@@ -3,16 +3,12 @@ weighted once, memory bounded in frame size, clear errors."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from vae_memory import LargestActivation, decode_peaks
 
 from sora_nodes.errors import ShapeError
 from sora_nodes.models.vae import VAE_PRESETS, VideoVAE
@@ -159,16 +155,8 @@ def test_every_pixel_is_weighted_exactly_once(tile, overlap):
 @torch.inference_mode()
 def test_tiled_largest_activation_does_not_grow_with_frame_size(vae):
     """Every module output is recorded; a frame of 4x the area must not need bigger tensors."""
-    sizes: list[int] = []
-    modules = [*vae.encoder.modules(), *vae.decoder.modules()]
-    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel())) for m in modules]
-    try:
-
-        def peak(call) -> int:
-            sizes.clear()
-            call()
-            return max(sizes)
-
+    with LargestActivation([*vae.encoder.modules(), *vae.decoder.modules()]) as largest:
+        peak = largest.peak
         small, large = latent(2, 8, 8), latent(2, 16, 16)
         assert peak(lambda: vae.decode(large, tile=8)) == peak(lambda: vae.decode(small, tile=8))
         # untiled does grow, so the comparison above would catch tiling that is ignored
@@ -177,46 +165,20 @@ def test_tiled_largest_activation_does_not_grow_with_frame_size(vae):
         small, large = clip(5, 32, 32), clip(5, 64, 64)
         assert peak(lambda: vae.encode(large, tile=32)) == peak(lambda: vae.encode(small, tile=32))
         assert peak(lambda: vae.encode(large)) == 4 * peak(lambda: vae.encode(small))
-    finally:
-        for h in hooks:
-            h.remove()
-
-
-_RSS_SCRIPT = r"""
-import json, torch
-from sora_nodes.bench.common import CpuPeak
-from sora_nodes.models.vae import VAEConfig, VideoVAE
-torch.manual_seed(0)
-cfg = VAEConfig(latent_channels=8, base_channels=16, channel_mults=(1, 2, 4), num_res_blocks=1)
-vae = VideoVAE(cfg).eval()
-meter = CpuPeak.if_supported()
-out = {"supported": meter is not None}
-with torch.inference_mode():
-    for name, side, tile in (("warmup", 32, 16), ("small", 32, 16), ("large", 64, 16), ("untiled", 64, None)):
-        z = torch.randn(1, 8, 1, side, side)
-        if meter: meter.start()
-        video = vae.decode(z, tile=tile)
-        out[name] = meter.stop() if meter else 0  # the decode's own peak, not the process's history
-        del video
-print(json.dumps(out))
-"""
 
 
 def test_tiled_decode_peak_memory_is_flat_in_frame_size():
     """Decoding 256x256 instead of 128x128 in 64-pixel tiles must not raise the decode's peak
     memory by more than the bigger output. 16 base channels: one full-resolution activation of the
     untiled decode alone grows by 3 MiB (and the whole untiled decode by ~100 MiB, measured)."""
-    root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    # a fixed glibc mmap threshold makes RSS track live tensors (see test_vae.py)
-    env["MALLOC_MMAP_THRESHOLD_"] = str(1 << 20)
-    res = subprocess.run(
-        [sys.executable, "-c", _RSS_SCRIPT], env=env, cwd=root, capture_output=True, text=True, timeout=120, check=False
+    r = decode_peaks(
+        [
+            ("warmup", 1, 32, None, 16),
+            ("small", 1, 32, None, 16),
+            ("large", 1, 64, None, 16),
+            ("untiled", 1, 64, None, None),
+        ]
     )
-    assert res.returncode == 0, res.stderr[-2000:]
-    r = json.loads(res.stdout.strip().splitlines()[-1])
-    if not r["supported"]:
-        pytest.skip("peak memory of a block needs Linux /proc/self/clear_refs")
     mib = 2**20
     extra_pixels = 256 * 256 - 128 * 128
     output_growth = 3 * extra_pixels * 4  # one float32 RGB frame: 0.56 MiB
