@@ -38,6 +38,15 @@ BYTES_PER_PIXEL = 15  # a decoded uint8 RGB frame (3) and the float32 clip it is
 SCALE_HINT = "trim or scale it down first, e.g. ffmpeg -i IN -vf scale=512:-2 -frames:v 64 OUT.mp4"
 
 
+def check_image_layout(frames: Any, what: str = "frames") -> None:
+    """Refuse anything but frames [T, H, W, 3] (the IMAGE layout: RGB, channels last), saying how to get there."""
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ShapeError(
+            f"{what} must be [T, H, W, 3] (the IMAGE layout: RGB, channels last), got {list(frames.shape)}; "
+            "add a time axis for a single image (x[None]) and drop any alpha channel"
+        )
+
+
 def _to_uint8(frames: Any) -> np.ndarray:
     """torch/numpy [T, H, W, 3], float in 0..1 or uint8 -> contiguous uint8 numpy."""
     if isinstance(frames, torch.Tensor):
@@ -47,11 +56,7 @@ def _to_uint8(frames: Any) -> np.ndarray:
         frames = frames.numpy()
     if not isinstance(frames, np.ndarray):
         raise SoraError(f"frames must be a torch tensor or numpy array [T, H, W, 3], got {type(frames).__name__}")
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ShapeError(
-            f"frames must have shape [T, H, W, 3] (RGB, channels last), got {list(frames.shape)}; "
-            "add a time axis for a single image (x[None]) and drop any alpha channel"
-        )
+    check_image_layout(frames)
     t, h, w, _ = frames.shape
     if t == 0 or h == 0 or w == 0:
         raise ShapeError(

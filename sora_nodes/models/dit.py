@@ -216,7 +216,15 @@ def token_grid(latent_shape: tuple[int, int, int], patch: tuple[int, int, int]) 
     return tuple(grid)
 
 
-class DiT(nn.Module):
+class PatchTransformer(nn.Module):
+    """What every diffusion transformer here (ours, Wan's) shares: a config with a patch size, and the token
+    grid a latent makes with it."""
+
+    def token_grid(self, latent_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        return token_grid(latent_shape, self.config.patch_size)
+
+
+class DiT(PatchTransformer):
     def __init__(self, config: DiTConfig):
         super().__init__()
         self.config = config
@@ -254,9 +262,6 @@ class DiT(nn.Module):
         for layer in (self.final_layer.adaLN_modulation[-1], self.final_layer.linear):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-
-    def token_grid(self, latent_shape: tuple[int, int, int]) -> tuple[int, int, int]:
-        return token_grid(latent_shape, self.config.patch_size)
 
     def forward(
         self,

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from ..errors import ShapeError
 from .attention import attention
 from .config import preset
-from .dit import timestep_embedding, token_grid
+from .dit import PatchTransformer, timestep_embedding
 from .rope import apply_rope, rope_frequencies
 
 
@@ -153,7 +153,7 @@ def unpatchify_channels_last(tokens: torch.Tensor, grid, patch, channels: int) -
     return x.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(tokens.shape[0], channels, gt * pt, gh * ph, gw * pw)
 
 
-class WanDiT(nn.Module):
+class WanDiT(PatchTransformer):
     reads_condition = False  # T2V: known latents are re-imposed by the sampler, not read from channels
 
     def __init__(self, config: WanDiTConfig):
@@ -169,9 +169,6 @@ class WanDiT(nn.Module):
         self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(c.dim, 6 * c.dim))
         self.blocks = nn.ModuleList(WanBlock(c) for _ in range(c.num_layers))
         self.head = WanHead(c)
-
-    def token_grid(self, latent_shape: tuple[int, int, int]) -> tuple[int, int, int]:
-        return token_grid(latent_shape, self.config.patch_size)
 
     def forward(
         self,

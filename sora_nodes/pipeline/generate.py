@@ -15,6 +15,7 @@ from ..diffusion.conditioning import SpacetimeCondition
 from ..errors import ShapeError, SoraError
 from ..families.bundle import SoraModel
 from ..families.defaults import SORA
+from ..io.video import check_image_layout
 from ..models.latent_format import SORA_LATENT, LatentFormat
 from ..models.text import TextEmbedding, TextEncoder, load_text_encoder
 from ..models.vae import VideoVAE
@@ -32,8 +33,7 @@ def encode_frames(vae: VideoVAE, frames: torch.Tensor, *, tile: int | None = Non
 
     The inverse of `decode_latent`; image-to-video, extend and style transfer start from it.
     `tile` (pixels) encodes large frames in blended spatial tiles."""
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ShapeError(f"frames must be [T, H, W, 3] (the IMAGE layout), got {tuple(frames.shape)}")
+    check_image_layout(frames)
     vae.latent_shape(*frames.shape[:3])  # frame count and size, with the allowed values in the message
     device = next(vae.parameters()).device
     video = frames.permute(3, 0, 1, 2)[None].to(device, torch.float32) * 2 - 1  # [1, 3, T, H, W] in -1..1

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import ShapeError, SoraError
+from ..io.video import check_image_layout
 
 MAGIC = 0x534E  # "SN": sora-nodes
 VERSION = 1
@@ -136,11 +137,7 @@ def _key(height: int, width: int) -> _Key:
 def _check(frames: torch.Tensor, what: str) -> None:
     if not isinstance(frames, torch.Tensor):
         raise SoraError(f"{what} needs a torch tensor [T, H, W, 3], got {type(frames).__name__}")
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ShapeError(
-            f"{what} needs frames shaped [T, H, W, 3] (ComfyUI IMAGE, RGB), got {list(frames.shape)}; "
-            "add a time axis for one image (x[None]) and drop any alpha channel"
-        )
+    check_image_layout(frames, what)
     t, h, w, _ = frames.shape
     if t == 0:
         raise ShapeError(f"{what} got an empty clip (0 frames); pass at least one frame")
