@@ -6,41 +6,25 @@ from ..errors import SoraError
 from ..families.defaults import SORA
 from ..models.latent_format import SORA_LATENT
 from ..pipeline.generate import MAX_LATENT_FRAMES, check_clip, decode_latent, empty_video_latent, encode_frames
-from .sockets import CATEGORY, SORA_VAE, socket
+from .sockets import CATEGORY, SORA_VAE, fps_input, outputs, size_inputs, socket
 
-MAX_SIZE = 2048
 MAX_FRAMES = 1 + SORA_LATENT.temporal * (MAX_LATENT_FRAMES - 1)
 
 
 class SoraEmptyVideoLatent:
     DESCRIPTION = "An empty latent video of a given size and length, for text-to-video."
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("LATENT",)
-    RETURN_NAMES = ("latent",)
-    OUTPUT_TOOLTIPS = ("Zeros of shape [batch, 16, 1 + (frames-1)/4, height/8, width/8], plus the fps.",)
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
+        ("LATENT", "latent", "Zeros of shape [batch, 16, 1 + (frames-1)/4, height/8, width/8], plus the fps.")
+    )
     FUNCTION = "empty"
 
     @classmethod
     def INPUT_TYPES(cls):
-        step, multiple = SORA_LATENT.frame_step, SORA_LATENT.size_multiple(1)
+        step = SORA_LATENT.frame_step
         return {
             "required": {
-                "width": socket(
-                    "INT",
-                    f"Video width in pixels, a multiple of {multiple}.",
-                    default=SORA.size[0],
-                    min=multiple,
-                    max=MAX_SIZE,
-                    step=multiple,
-                ),
-                "height": socket(
-                    "INT",
-                    f"Video height in pixels, a multiple of {multiple}.",
-                    default=SORA.size[1],
-                    min=multiple,
-                    max=MAX_SIZE,
-                    step=multiple,
-                ),
+                **size_inputs(),
                 "frames": socket(
                     "INT",
                     f"Number of frames, 1 + k*{step} (17 is about 2 s at 8 fps).",
@@ -49,14 +33,7 @@ class SoraEmptyVideoLatent:
                     max=MAX_FRAMES,
                     step=step,
                 ),
-                "fps": socket(
-                    "FLOAT",
-                    "Frames per second the video is meant to play at.",
-                    default=SORA.fps,
-                    min=1.0,
-                    max=120.0,
-                    step=1.0,
-                ),
+                "fps": fps_input("Frames per second the video is meant to play at."),
                 "batch_size": socket(
                     "INT", "How many videos to render at once (item i uses seed + i).", default=1, min=1, max=64
                 ),
@@ -80,9 +57,9 @@ class SoraEmptyVideoLatent:
 class SoraVideoEncode:
     DESCRIPTION = "Encodes frames into a latent video with the Sora VAE (for style transfer and the editing tasks)."
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("LATENT",)
-    RETURN_NAMES = ("latent",)
-    OUTPUT_TOOLTIPS = ("The normalised latent [1, 16, T', H', W'].",)
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
+        ("LATENT", "latent", "The normalised latent [1, 16, T', H', W'].")
+    )
     FUNCTION = "encode"
 
     @classmethod
@@ -101,11 +78,13 @@ class SoraVideoEncode:
 class SoraVideoDecode:
     DESCRIPTION = "Decodes a latent video into frames with the Sora VAE."
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("frames",)
-    OUTPUT_TOOLTIPS = (
-        "Frames [T, H, W, 3] in 0..1; a batch comes out as its clips one after another. A task's "
-        "kept frames and pixels are pasted back exactly.",
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
+        (
+            "IMAGE",
+            "frames",
+            "Frames [T, H, W, 3] in 0..1; a batch comes out as its clips one after another. A task's kept frames "
+            "and pixels are pasted back exactly.",
+        )
     )
     FUNCTION = "decode"
 

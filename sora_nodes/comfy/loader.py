@@ -5,15 +5,13 @@ from __future__ import annotations
 from ..families.cache import cached_sora_model, file_fingerprint
 from ..graph.host import current_host
 from ..models.text import load_text_encoder
-from .sockets import CATEGORY, SORA_MODEL, SORA_TEXT_ENCODER, SORA_VAE, socket
+from .sockets import CATEGORY, model_outputs, socket
 
 
 class SoraCheckpointLoader:
     DESCRIPTION = "Loads a Sora checkpoint (DiT + video VAE) from models/sora/ and the text encoder it names."
     CATEGORY = CATEGORY
-    RETURN_TYPES = (SORA_MODEL, SORA_VAE, SORA_TEXT_ENCODER)
-    RETURN_NAMES = ("model", "vae", "text_encoder")
-    OUTPUT_TOOLTIPS = (
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = model_outputs(
         "The diffusion transformer, for SoraSampler.",
         "The video VAE, for SoraVideoEncode and SoraVideoDecode.",
         "The text encoder the model was trained with, for SoraTextConditioner.",

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from ..errors import SoraError
-from ..families.defaults import SORA
 from ..models.latent_format import SORA_LATENT
 from ..pipeline.generate import empty_video_latent
 from ..pipeline.long_video import LongVideoPlan, long_video_frames
 from ..pipeline.schedule import parse_schedule
 from ..recaption import recaption as rewrite
-from .latent import MAX_SIZE
-from .sockets import CATEGORY, SORA_TEXT_ENCODER, socket
+from .sockets import CATEGORY, SORA_TEXT_ENCODER, fps_input, outputs, size_inputs, socket
 
 EXAMPLE_SCHEDULE = (
     "20: a blue square moving up on a plain mint background\n"
@@ -24,17 +22,14 @@ class SoraLongVideo:
         "window, each extending the last in latent space; the schedule changes the prompt over time."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("LATENT", "FLOAT")
-    RETURN_NAMES = ("latent", "fps")
-    OUTPUT_TOOLTIPS = (
-        "An empty long latent carrying the encoded schedule; sample it with SoraSampler.",
-        "The frame rate, for SoraSaveVideo.",
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
+        ("LATENT", "latent", "An empty long latent carrying the encoded schedule; sample it with SoraSampler."),
+        ("FLOAT", "fps", "The frame rate, for SoraSaveVideo."),
     )
     FUNCTION = "plan"
 
     @classmethod
     def INPUT_TYPES(cls):
-        multiple = SORA_LATENT.size_multiple(1)
         return {
             "required": {
                 "text_encoder": socket(SORA_TEXT_ENCODER, "Encodes the scheduled prompts (from SoraCheckpointLoader)."),
@@ -48,23 +43,8 @@ class SoraLongVideo:
                 "seconds": socket(
                     "FLOAT", "Length of the video in seconds.", default=60.0, min=0.5, max=3600.0, step=1.0
                 ),
-                "fps": socket("FLOAT", "Frames per second.", default=SORA.fps, min=1.0, max=120.0, step=1.0),
-                "width": socket(
-                    "INT",
-                    f"Width, a multiple of {multiple}.",
-                    default=SORA.size[0],
-                    min=multiple,
-                    max=MAX_SIZE,
-                    step=multiple,
-                ),
-                "height": socket(
-                    "INT",
-                    f"Height, a multiple of {multiple}.",
-                    default=SORA.size[1],
-                    min=multiple,
-                    max=MAX_SIZE,
-                    step=multiple,
-                ),
+                "fps": fps_input("Frames per second."),
+                **size_inputs(),
                 "recaption": socket(
                     "BOOLEAN",
                     "Rewrite each scheduled prompt in the model's caption style, as SoraRecaptioner does.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..safety.frames import FrameSafetySettings, require_safe_frames
 from ..safety.gate import require_safe_prompt
-from .sockets import CATEGORY, socket
+from .sockets import CATEGORY, outputs, prompt_input, socket
 
 FRAME_DEFAULTS = FrameSafetySettings()
 
@@ -16,21 +16,18 @@ class SoraPromptSafety:
         "stops the run here, naming why."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("STRING",)
-    RETURN_NAMES = ("prompt",)
-    OUTPUT_TOOLTIPS = ("The same prompt, once allowed; wire it to the recaptioner or a conditioner.",)
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
+        ("STRING", "prompt", "The same prompt, once allowed; wire it to the recaptioner or a conditioner.")
+    )
     FUNCTION = "check"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "prompt": socket(
-                    "STRING",
+                "prompt": prompt_input(
                     "What the video shows, e.g. 'a red circle moving left' (a schedule: one 'SECONDS: prompt' "
-                    "per line; every line is checked).",
-                    multiline=True,
-                    default="a red circle moving left",
+                    "per line; every line is checked)."
                 )
             }
         }
@@ -45,9 +42,9 @@ class SoraFrameSafety:
         "frames on; unsafe ones stop the run here, so they never reach a save node."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("frames",)
-    OUTPUT_TOOLTIPS = ("The same frames, once allowed; wire them to SoraSaveVideo.",)
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
+        ("IMAGE", "frames", "The same frames, once allowed; wire them to SoraSaveVideo.")
+    )
     FUNCTION = "check"
 
     @classmethod

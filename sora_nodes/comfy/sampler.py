@@ -10,7 +10,7 @@ from ..models.attention import BACKENDS
 from ..pipeline.generate import check_sampling, latent_to_sample, sample_video
 from ..pipeline.preview import latent_rgb, preview_image
 from ..pipeline.sampling import PRECISIONS, SamplingSettings
-from .sockets import CATEGORY, SORA_CONDITIONING, SORA_MODEL, seed_input, socket
+from .sockets import CATEGORY, SORA_CONDITIONING, SORA_MODEL, outputs, seed_input, socket
 
 
 class SoraSampler:
@@ -19,9 +19,9 @@ class SoraSampler:
         "and style transfer (an encoded video with denoise < 1)."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("LATENT",)
-    RETURN_NAMES = ("latent",)
-    OUTPUT_TOOLTIPS = ("The denoised latent video, for SoraVideoDecode.",)
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
+        ("LATENT", "latent", "The denoised latent video, for SoraVideoDecode.")
+    )
     FUNCTION = "sample"
 
     @classmethod

@@ -9,7 +9,7 @@ from ..errors import SoraError
 from ..families.defaults import SORA
 from ..tasks import recipes
 from ..tasks.canvas import TaskCanvas
-from .sockets import CATEGORY, SORA_MODEL, socket
+from .sockets import CATEGORY, SORA_MODEL, outputs, socket
 
 MAX_NEW_FRAMES = 1024  # the recipes check the real limit (the model's context) with a useful message
 OUTPUT_TOOLTIP = "An empty latent of the task's canvas carrying the condition; sample it with SoraSampler."
@@ -35,9 +35,7 @@ def _count(tooltip: str, default: int):
 
 class _TaskNode:
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("LATENT",)
-    RETURN_NAMES = ("latent",)
-    OUTPUT_TOOLTIPS = (OUTPUT_TOOLTIP,)
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(("LATENT", "latent", OUTPUT_TOOLTIP))
     FUNCTION = "build"
 
 

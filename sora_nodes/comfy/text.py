@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 from ..recaption import recaption
-from .sockets import CATEGORY, SORA_CONDITIONING, SORA_TEXT_ENCODER, seed_input, socket
+from .sockets import (
+    CATEGORY,
+    SORA_CONDITIONING,
+    SORA_TEXT_ENCODER,
+    outputs,
+    prompt_input,
+    seed_input,
+    socket,
+)
 
 
 class SoraRecaptioner:
     DESCRIPTION = "Rewrites a short prompt in the detailed caption style the model was trained on."
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("STRING",)
-    RETURN_NAMES = ("detailed_prompt",)
-    OUTPUT_TOOLTIPS = ("The detailed caption; wire it into SoraTextConditioner's text.",)
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
+        ("STRING", "detailed_prompt", "The detailed caption; wire it into SoraTextConditioner's text.")
+    )
     FUNCTION = "rewrite"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "prompt": socket(
-                    "STRING",
-                    "What the video shows, e.g. 'a red circle moving left'.",
-                    multiline=True,
-                    default="a red circle moving left",
-                ),
+                "prompt": prompt_input("What the video shows, e.g. 'a red circle moving left'."),
                 "seed": seed_input("Picks the details the prompt leaves open (background, size, placement)."),
                 "enabled": socket("BOOLEAN", "Off passes the prompt through unchanged.", default=True),
             }
@@ -36,9 +39,9 @@ class SoraRecaptioner:
 class SoraTextConditioner:
     DESCRIPTION = "Encodes a prompt into token states for the sampler (positive or negative)."
     CATEGORY = CATEGORY
-    RETURN_TYPES = (SORA_CONDITIONING,)
-    RETURN_NAMES = ("conditioning",)
-    OUTPUT_TOOLTIPS = ("Token states and mask; wire to SoraSampler's positive or negative.",)
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
+        (SORA_CONDITIONING, "conditioning", "Token states and mask; wire to SoraSampler's positive or negative.")
+    )
     FUNCTION = "encode"
 
     @classmethod

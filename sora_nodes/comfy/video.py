@@ -11,7 +11,7 @@ from ..graph.host import IMAGE_EXTENSIONS, current_host
 from ..io.output_files import resolve_prefix, save_new_file
 from ..io.video import read_video
 from ..provenance.signed_video import graph_prompt_text, write_signed_video
-from .sockets import CATEGORY, socket
+from .sockets import CATEGORY, outputs, socket
 
 FORMATS = {"video/h264-mp4": ".mp4"}
 # A still image has no frame rate (PyAV's image reader claims 25); give the default model's own.
@@ -24,11 +24,9 @@ class SoraLoadVideo:
         "a still image loads as a 1-frame video, e.g. for image-to-video."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE", "FLOAT")
-    RETURN_NAMES = ("frames", "fps")
-    OUTPUT_TOOLTIPS = (
-        "The frames [T, H, W, 3] in 0..1; one frame for a still image.",
-        f"The file's frame rate ({IMAGE_FPS:g} for a still image).",
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
+        ("IMAGE", "frames", "The frames [T, H, W, 3] in 0..1; one frame for a still image."),
+        ("FLOAT", "fps", f"The file's frame rate ({IMAGE_FPS:g} for a still image)."),
     )
     FUNCTION = "load"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..families.cache import cached_umt5, cached_wan_model, file_fingerprint
 from ..families.wan import FOLDERS, WEIGHT_DTYPES
 from ..graph.host import current_host
-from .sockets import CATEGORY, SORA_MODEL, SORA_TEXT_ENCODER, SORA_VAE, socket
+from .sockets import CATEGORY, model_outputs, socket
 
 
 class SoraWanLoader:
@@ -14,9 +14,7 @@ class SoraWanLoader:
         "umT5-XXL from models/text_encoders/, for every Sora node and task."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = (SORA_MODEL, SORA_VAE, SORA_TEXT_ENCODER)
-    RETURN_NAMES = ("model", "vae", "text_encoder")
-    OUTPUT_TOOLTIPS = (
+    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = model_outputs(
         "The Wan diffusion transformer, for SoraSampler and the task nodes.",
         "The Wan causal video VAE, for SoraVideoEncode and SoraVideoDecode.",
         "umT5-XXL, for SoraTextConditioner.",
