@@ -73,6 +73,32 @@ def test_every_attention_backend_gives_the_reference_velocity(pair, backend):
     assert rel_err(got, expected) < 1e-4
 
 
+def diffusers_sample(reference, scheduler, noise, positive, negative, cfg: float, timestep=lambda t: t):
+    """The reference's guided sample, stepped by diffusers' own `scheduler` from `noise`."""
+    x = noise.clone()
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            cond = reference(x, timestep(t.expand(1)), padded(positive), return_dict=False)[0]
+            uncond = reference(x, timestep(t.expand(1)), padded(negative), return_dict=False)[0]
+            x = scheduler.step(uncond + cfg * (cond - uncond), t, x, return_dict=False)[0]
+    return x
+
+
+def guided(ours, positive, negative, cfg: float, timestep=lambda sigma: sigma):
+    """Our DiT as a guided k-diffusion denoiser (x - sigma * velocity), every text token real."""
+
+    def denoiser(x, sigma, *, context, context_mask):
+        return x - sigma.view(-1, 1, 1, 1, 1) * ours(x, timestep(sigma), context, context_mask)
+
+    mask = lambda e: torch.ones(e.shape[:2], dtype=torch.bool)  # noqa: E731
+    return classifier_free_guidance(
+        denoiser,
+        {"context": positive, "context_mask": mask(positive)},
+        {"context": negative, "context_mask": mask(negative)},
+        cfg,
+    )
+
+
 def test_four_step_sample_matches_diffusers_scheduler(pair):
     """Euler with classifier-free guidance over diffusers' own shifted schedule, from the same noise."""
     reference, ours = pair
@@ -81,27 +107,8 @@ def test_four_step_sample_matches_diffusers_scheduler(pair):
     g = torch.Generator().manual_seed(3)
     noise = torch.randn(1, 16, 2, 4, 6, generator=g)
     positive, negative = torch.randn(1, 6, 32, generator=g), torch.zeros(1, 1, 32)
-    cfg = 5.0
-
-    x = noise.clone()
-    with torch.no_grad():
-        for t in scheduler.timesteps:
-            cond = reference(x, t.expand(1), padded(positive), return_dict=False)[0]
-            uncond = reference(x, t.expand(1), padded(negative), return_dict=False)[0]
-            x = scheduler.step(uncond + cfg * (cond - uncond), t, x, return_dict=False)[0]
-    expected = x
-
-    def denoiser(x, sigma, *, context, context_mask):
-        return x - sigma.view(-1, 1, 1, 1, 1) * ours(x, sigma, context, context_mask)
-
-    mask = lambda e: torch.ones(e.shape[:2], dtype=torch.bool)  # noqa: E731
-    guided = classifier_free_guidance(
-        denoiser,
-        {"context": positive, "context_mask": mask(positive)},
-        {"context": negative, "context_mask": mask(negative)},
-        cfg,
-    )
-    got = sample_euler(guided, noise.clone(), scheduler.sigmas.float())
+    expected = diffusers_sample(reference, scheduler, noise, positive, negative, 5.0)
+    got = sample_euler(guided(ours, positive, negative, 5.0), noise.clone(), scheduler.sigmas.float())
     assert rel_err(got, expected) < 1e-3
 
 
@@ -115,27 +122,11 @@ def test_four_step_unipc_sample_matches_diffusers_unipc(pair):
     g = torch.Generator().manual_seed(5)
     noise = torch.randn(1, 16, 2, 4, 6, generator=g)
     positive, negative = torch.randn(1, 6, 32, generator=g), torch.zeros(1, 1, 32)
-    x = noise.clone()
-    with torch.no_grad():
-        for t in scheduler.timesteps:
-            cond = reference(x, t.expand(1).float(), padded(positive), return_dict=False)[0]
-            uncond = reference(x, t.expand(1).float(), padded(negative), return_dict=False)[0]
-            x = scheduler.step(uncond + 5.0 * (cond - uncond), t, x, return_dict=False)[0]
-
-    def denoiser(x, sigma, *, context, context_mask):
-        # diffusers' UniPC hands the network whole timesteps (int(sigma * 1000)); the step itself uses sigma
-        timestep = torch.floor(sigma * 1000) / 1000
-        return x - sigma.view(-1, 1, 1, 1, 1) * ours(x, timestep, context, context_mask)
-
-    mask = lambda e: torch.ones(e.shape[:2], dtype=torch.bool)  # noqa: E731
-    guided = classifier_free_guidance(
-        denoiser,
-        {"context": positive, "context_mask": mask(positive)},
-        {"context": negative, "context_mask": mask(negative)},
-        5.0,
-    )
-    got = get_sampler("unipc")(guided, noise.clone(), scheduler.sigmas.float())
-    assert rel_err(got, x) < 1e-3
+    expected = diffusers_sample(reference, scheduler, noise, positive, negative, 5.0, timestep=lambda t: t.float())
+    # diffusers' UniPC hands the network whole timesteps (int(sigma * 1000)); the step itself uses sigma
+    denoiser = guided(ours, positive, negative, 5.0, timestep=lambda sigma: torch.floor(sigma * 1000) / 1000)
+    got = get_sampler("unipc")(denoiser, noise.clone(), scheduler.sigmas.float())
+    assert rel_err(got, expected) < 1e-3
 
 
 def test_the_text_beyond_512_tokens_and_wrong_widths_are_refused(pair):

@@ -90,6 +90,15 @@ def print_task_table(report: dict, file=None) -> None:
     print(f"{len(report['tasks'])} task(s) in {report['seconds']:.1f} s ({report['model']})", file=file)
 
 
+def print_report(report: dict, as_json: bool, table) -> int:
+    """The report as JSON, or as the table `table` prints; the command's exit status."""
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        table(report)
+    return 0
+
+
 def cmd_task_eval(args) -> int:
     import time
 
@@ -113,11 +122,7 @@ def cmd_task_eval(args) -> int:
         "seconds": round(time.perf_counter() - start, 2),
         "tasks": tasks,
     }
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_task_table(report)
-    return 0
+    return print_report(report, args.json, print_task_table)
 
 
 def cmd_eval(args) -> int:
@@ -155,11 +160,7 @@ def cmd_eval(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_table(report)
-    return 0
+    return print_report(report, args.json, print_table)
 
 
 def add_parser(sub) -> None:

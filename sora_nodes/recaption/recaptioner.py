@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass
 
 from ..errors import SoraError
+from ..families.defaults import SORA
 from ..world import Scene, SceneSpec, describe, realize
 from .parse import parse_prompt
 
@@ -37,10 +38,10 @@ def recaption(
     prompt: str,
     *,
     seed: int = 0,
-    width: int = 64,
-    height: int = 64,
-    frames: int = 17,
-    fps: float = 8.0,
+    width: int = SORA.size[0],
+    height: int = SORA.size[1],
+    frames: int = SORA.frames,
+    fps: float = SORA.fps,
     enabled: bool = True,
 ) -> Recaption:
     """Rewrite `prompt` in the detailed caption style; the same prompt and seed always give the same text.
