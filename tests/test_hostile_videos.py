@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import pytest
 import torch
+from graph_files import copy_graph
 from memory_limit import GIB, address_space_limit
 
 from sora_nodes.cli import main
@@ -57,16 +58,9 @@ def test_a_decompression_bomb_is_refused_from_its_header_before_decoding(bomb):
 def test_sora_run_refuses_the_bomb_as_an_input_video_in_one_line(bomb, tmp_path, capsys):
     (tmp_path / "input").mkdir()
     (tmp_path / "input" / "bomb.mp4").write_bytes(bomb.read_bytes())
-    graph = {
-        "1": {"class_type": "SoraLoadVideo", "inputs": {"video": "bomb.mp4"}},
-        "2": {
-            "class_type": "SoraSaveVideo",
-            "inputs": {"frames": ["1", 0], "fps": ["1", 1], "filename_prefix": "copy", "format": "video/h264-mp4"},
-        },
-    }
-    (tmp_path / "graph.json").write_text(json.dumps(graph))
+    graph = copy_graph(tmp_path, "bomb.mp4")
     with address_space_limit(2 * GIB):
-        code = main(["run", str(tmp_path / "graph.json"), "-o", str(tmp_path / "out"), "-q"])
+        code = main(["run", str(graph), "-o", str(tmp_path / "out"), "-q"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert "SoraLoadVideo" in err[0] and "8192x8192 with 60 frame(s)" in err[0]

@@ -4,11 +4,11 @@ point out of the folder are refused either way."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
+from graph_files import copy_graph
 
 from sora_nodes.cli import main
 from sora_nodes.errors import SoraError
@@ -54,19 +54,6 @@ def test_dot_dot_and_symlinks_out_of_the_folder_are_refused_even_with_the_flag(f
     for name in ("../private/secret.mp4", "link.mp4"):
         assert "points outside" in refusal(host, name)
     assert host.input_path("inner.mp4") == (inputs / "clip.mp4").resolve()  # a link that stays inside is fine
-
-
-def copy_graph(tmp_path: Path, video: str) -> Path:
-    graph = {
-        "1": {"class_type": "SoraLoadVideo", "inputs": {"video": video}},
-        "2": {
-            "class_type": "SoraSaveVideo",
-            "inputs": {"frames": ["1", 0], "fps": ["1", 1], "filename_prefix": "copy", "format": "video/h264-mp4"},
-        },
-    }
-    path = tmp_path / "copy.json"
-    path.write_text(json.dumps(graph))
-    return path
 
 
 def test_sora_run_refuses_an_absolute_input_in_one_line_and_runs_it_with_the_flag(folders, tmp_path, capsys):

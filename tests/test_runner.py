@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 import toy_nodes
+from graph_files import copy_graph
 from toy_nodes import MAPPING
 
 from sora_nodes.cli import main
@@ -186,20 +187,12 @@ def test_sora_run_ui_workflow_with_overrides_defaults_to_output_and_embeds_the_w
 def test_input_videos_are_found_in_the_workflows_input_folder(tmp_path):
     folder = tmp_path / "project"
     write_video(folder / "input" / "clip.mp4", torch.rand(5, 32, 48, 3), 6.0)
-    graph = {
-        "1": {"class_type": "SoraLoadVideo", "inputs": {"video": "clip.mp4"}},
-        "2": {
-            "class_type": "SoraSaveVideo",
-            "inputs": {"frames": ["1", 0], "fps": ["1", 1], "filename_prefix": "copy", "format": "video/h264-mp4"},
-        },
-    }
-    (folder / "copy.json").write_text(json.dumps(graph))
+    copy_graph(folder, "clip.mp4")
     r = sora("run", folder / "copy.json", "-o", tmp_path / "out", "-q", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     frames, fps = read_video(r.stdout.strip())
     assert frames.shape == (5, 32, 48, 3) and fps == 6.0
-    graph["1"]["inputs"]["video"] = "missing.mp4"
-    (folder / "copy.json").write_text(json.dumps(graph))
+    copy_graph(folder, "missing.mp4")
     r = sora("run", folder / "copy.json", "-o", tmp_path / "out2", "-q", cwd=tmp_path)
     assert r.returncode == 2
     assert "node 1 (SoraLoadVideo) inputs video: video 'missing.mp4' was not found" in r.stderr

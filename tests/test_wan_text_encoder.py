@@ -37,6 +37,7 @@ from sora_nodes.models.umt5 import (
 
 transformers = pytest.importorskip("transformers")
 sentencepiece = pytest.importorskip("sentencepiece")
+from wan_files import damaged_file  # noqa: E402
 
 TEXT_LEN = 512  # Wan's text_len
 CORPUS = [
@@ -517,16 +518,12 @@ def test_t5_that_is_not_umt5_is_named(work, spm_proto):
 def test_missing_and_misshapen_keys_are_named(work, reference, spm_proto, tokenizer_folder):
     sd = state(reference)
     sd["spiece_model"] = torch.frombuffer(bytearray(spm_proto), dtype=torch.uint8)
-    missing = dict(sd)
-    del missing["encoder.block.1.layer.1.DenseReluDense.wo.weight"]
-    save_file(missing, str(work / "missing.safetensors"))
+    missing = damaged_file(sd, work / "missing.safetensors", without="encoder.block.1.layer.1.DenseReluDense.wo.weight")
     with pytest.raises(CheckpointError, match=r"1 missing \(encoder\.block\.1\.layer\.1\.DenseReluDense\.wo\.weight\)"):
-        load_umt5_text_encoder(work / "missing.safetensors")
-    bent = dict(sd)
-    bent["encoder.block.0.layer.0.SelfAttention.k.weight"] = torch.zeros(32, 31)
-    save_file(bent, str(work / "bent.safetensors"))
+        load_umt5_text_encoder(missing)
+    bent = {"encoder.block.0.layer.0.SelfAttention.k.weight": torch.zeros(32, 31)}
     with pytest.raises(CheckpointError, match=r"wrong shape.*SelfAttention\.k\.weight is \[32, 31\]"):
-        load_umt5_text_encoder(work / "bent.safetensors")
+        load_umt5_text_encoder(damaged_file(sd, work / "bent.safetensors", changed=bent))
     # Wan's layout: errors in Wan's names
     wan = to_wan_layout(state(reference))
     del wan["blocks.1.ffn.fc2.weight"]

@@ -21,6 +21,7 @@ from sora_nodes.models.wan_vae import (
 from sora_nodes.pipeline.budget import _shapes_run
 
 diffusers = pytest.importorskip("diffusers")
+from wan_files import damaged_file  # noqa: E402
 
 NUM_RES_BLOCKS = 2  # the release's count, so the tiny model's indices follow the real file's
 TINY = dict(base_dim=8, z_dim=16, dim_mult=(1, 2, 4, 4), num_res_blocks=NUM_RES_BLOCKS)
@@ -329,17 +330,12 @@ def test_missing_and_truncated_files(vae_file, tmp_path):
 
 
 def test_missing_key_and_wrong_shape_name_the_key(wan_state, tmp_path):
-    missing = dict(wan_state)
-    del missing["decoder.head.2.bias"]
-    save_file(missing, str(tmp_path / "missing.safetensors"))
     with pytest.raises(CheckpointError, match=r"missing \(decoder\.head\.2\.bias\)"):
-        load_wan_vae(tmp_path / "missing.safetensors")
+        load_wan_vae(damaged_file(wan_state, tmp_path / "missing.safetensors", without="decoder.head.2.bias"))
 
-    wrong = dict(wan_state)
-    wrong["decoder.middle.1.to_qkv.weight"] = torch.zeros(96, 16, 1, 1)
-    save_file(wrong, str(tmp_path / "wrong.safetensors"))
+    wrong = {"decoder.middle.1.to_qkv.weight": torch.zeros(96, 16, 1, 1)}
     with pytest.raises(CheckpointError, match=r"decoder\.middle\.1\.to_qkv\.weight is \[96, 16, 1, 1\]"):
-        load_wan_vae(tmp_path / "wrong.safetensors")
+        load_wan_vae(damaged_file(wan_state, tmp_path / "wrong.safetensors", changed=wrong))
 
 
 def test_diffusers_layout_and_other_files_are_refused(reference, tmp_path):

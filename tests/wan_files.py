@@ -63,3 +63,9 @@ def write_tiny_wan(root: Path, seed: int = 0) -> dict[str, Path]:
     text["spiece_model"] = torch.frombuffer(bytearray(tiny_spm()), dtype=torch.uint8)
     save_file(text, str(paths["text_encoders"]))
     return paths
+
+
+def damaged_file(state: dict[str, torch.Tensor], path: Path, *, without: str | None = None, changed=None) -> Path:
+    """`state` saved at `path` with the key `without` left out and the keys of `changed` replaced."""
+    save_file({k: v for k, v in state.items() if k != without} | (changed or {}), str(path))
+    return path
