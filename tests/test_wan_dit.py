@@ -9,6 +9,7 @@ from sora_nodes.diffusion.guidance import classifier_free_guidance
 from sora_nodes.diffusion.samplers import get_sampler, sample_euler
 from sora_nodes.errors import ShapeError
 from sora_nodes.models.wan_dit import WanDiT, WanDiTConfig
+from sora_nodes.models.wan_dit_keys import config_from_diffusers
 
 diffusers = pytest.importorskip("diffusers")
 from wan_dit_reference import diffusers_to_wan, tiny_diffusers_transformer  # noqa: E402
@@ -21,19 +22,7 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def ours_from(reference) -> WanDiT:
-    c = reference.config
-    config = WanDiTConfig(
-        dim=c.num_attention_heads * c.attention_head_dim,
-        ffn_dim=c.ffn_dim,
-        num_heads=c.num_attention_heads,
-        num_layers=c.num_layers,
-        in_channels=c.in_channels,
-        out_channels=c.out_channels,
-        text_dim=c.text_dim,
-        freq_dim=c.freq_dim,
-        patch_size=tuple(c.patch_size),
-    )
-    model = WanDiT(config).eval()
+    model = WanDiT(config_from_diffusers(reference.config)).eval()
     model.load_state_dict(diffusers_to_wan(reference.state_dict()), strict=True)
     return model
 

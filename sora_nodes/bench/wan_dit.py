@@ -26,7 +26,7 @@ import torch
 
 from ..io.device import pick_device
 from ..models.wan_dit import WAN_DIT_PRESETS, WanDiT
-from ..models.wan_dit_keys import wan_to_diffusers
+from ..models.wan_dit_keys import diffusers_config, wan_to_diffusers
 from ..pipeline.budget import _dit_call
 from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int
 
@@ -49,20 +49,7 @@ def _diffusers_twin(config, state):
     from diffusers import WanTransformer3DModel
 
     with torch.device("meta"):
-        twin = WanTransformer3DModel(
-            patch_size=config.patch_size,
-            num_attention_heads=config.num_heads,
-            attention_head_dim=config.head_dim,
-            in_channels=config.in_channels,
-            out_channels=config.out_channels,
-            text_dim=config.text_dim,
-            freq_dim=config.freq_dim,
-            ffn_dim=config.ffn_dim,
-            num_layers=config.num_layers,
-            cross_attn_norm=True,
-            qk_norm="rms_norm_across_heads",
-            eps=config.eps,
-        )
+        twin = WanTransformer3DModel(**diffusers_config(config))
     twin.load_state_dict(wan_to_diffusers(state), strict=True, assign=True)
     twin.rope = type(twin.rope)(config.head_dim, config.patch_size, 1024)  # its tables are not weights
     return twin.to(next(iter(state.values())).device).eval()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from .wan_dit import WanDiTConfig
+
 BLOCK_RENAMES = {
     "attn1.to_q.": "self_attn.q.",
     "attn1.to_k.": "self_attn.k.",
@@ -36,6 +38,27 @@ TOP_RENAMES = {
     "proj_out.": "head.head.",
     "scale_shift_table": "head.modulation",
 }
+
+
+# WanDiTConfig's fields by their WanTransformer3DModel argument names; diffusers gives the width as heads x head width
+CONFIG_RENAMES = {
+    "num_attention_heads": "num_heads", "ffn_dim": "ffn_dim", "num_layers": "num_layers", "in_channels": "in_channels",
+    "out_channels": "out_channels", "text_dim": "text_dim", "freq_dim": "freq_dim", "patch_size": "patch_size",
+    "eps": "eps",
+}  # fmt: skip
+
+
+def diffusers_config(config: WanDiTConfig) -> dict:
+    """The WanTransformer3DModel arguments of a Wan 2.1 text-to-video DiT with `config`."""
+    wan = {theirs: getattr(config, ours) for theirs, ours in CONFIG_RENAMES.items()}
+    return wan | {"attention_head_dim": config.head_dim, "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads"}
+
+
+def config_from_diffusers(config) -> WanDiTConfig:
+    """Our config of a WanTransformer3DModel (its `.config`)."""
+    wan = {ours: config[theirs] for theirs, ours in CONFIG_RENAMES.items()}
+    dim = config["num_attention_heads"] * config["attention_head_dim"]
+    return WanDiTConfig(dim=dim, **wan | {"patch_size": tuple(config["patch_size"])})
 
 
 def is_diffusers_layout(weights: dict[str, torch.Tensor]) -> bool:
