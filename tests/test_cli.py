@@ -102,12 +102,11 @@ def test_a_render_too_big_for_this_machine_is_refused_before_any_work(tmp_path):
     from sora_nodes.families.bundle import default_model_path, load_sora_model
     from sora_nodes.pipeline.budget import available_bytes, estimate_render
     from sora_nodes.pipeline.generate import check_request
+    from sora_nodes.pipeline.sampling import SamplingSettings
 
     model = load_sora_model(default_model_path())
-    need = estimate_render(
-        model, check_request(model, width=4096, height=4096, frames=17), frames=17, steps=1, cfg=5.0,
-        sampler="euler", attention="auto",
-    ).peak_bytes  # fmt: skip
+    latent = check_request(model, width=4096, height=4096, frames=17)
+    need = estimate_render(model, latent, SamplingSettings(steps=1), frames=17).peak_bytes
     if need < available_bytes(torch.device("cpu")):
         pytest.skip(f"this machine has room for a 4096x4096 render ({need / 2**30:.0f} GiB)")
     r = sora("render", "a red circle", "-o", tmp_path / "x.mp4", "--size", "4096x4096", "--steps", "1")

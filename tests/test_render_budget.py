@@ -14,7 +14,7 @@ from sora_nodes.errors import ResourceError
 from sora_nodes.families.bundle import default_model_path, load_sora_model
 from sora_nodes.models.text import load_text_encoder
 from sora_nodes.pipeline import budget as render_budget
-from sora_nodes.pipeline.generate import check_budget, check_request
+from sora_nodes.pipeline.generate import check_render, check_request
 from sora_nodes.pipeline.sampling import SamplingSettings
 
 MEASURE = textwrap.dedent(
@@ -46,9 +46,7 @@ def model():
 
 def estimate(model, width, height, frames=17, steps=1, **kw):
     latent = check_request(model, width=width, height=height, frames=frames)
-    return render_budget.estimate_render(
-        model, latent, frames=frames, steps=steps, cfg=5.0, sampler="euler", attention="auto", **kw
-    )
+    return render_budget.estimate_render(model, latent, SamplingSettings(steps=steps), frames=frames, **kw)
 
 
 @pytest.mark.parametrize("size", [(256, 256, 17), (512, 256, 9)])
@@ -76,21 +74,21 @@ def test_a_render_that_cannot_fit_is_refused_with_the_largest_size_that_fits(mod
     monkeypatch.setattr(render_budget, "available_bytes", lambda device: free)
     settings = SamplingSettings(steps=1)
     with pytest.raises(ResourceError) as refused:
-        check_budget(model, check_request(model, width=512, height=256, frames=17), settings, frames=17)
+        check_render(model, settings, width=512, height=256, frames=17)
     message = str(refused.value)
     assert "512x256 render of 17 frames" in message and "0.3 GiB" in message
     fit = message.split("that fits is ")[1].split(",")[0]
     w, h = (int(v) for v in fit.split("x"))
     assert w == 2 * h  # the same shape
     assert estimate(model, w, h).peak_bytes <= free < estimate(model, w + 32, h + 16).peak_bytes
-    check_budget(model, check_request(model, width=w, height=h, frames=17), settings, frames=17)  # no error
+    check_render(model, settings, width=w, height=h, frames=17)  # no error
 
 
 def test_a_very_slow_render_is_announced_before_it_starts(model, caplog, monkeypatch):
     monkeypatch.setattr(render_budget, "SLOW_SECONDS", 1.0)
     settings = SamplingSettings(steps=50)
     with caplog.at_level("WARNING", logger="sora_nodes"):
-        check_budget(model, check_request(model, width=256, height=256, frames=17), settings, frames=17)
+        check_render(model, settings, width=256, height=256, frames=17)
     assert "this render needs about" in caplog.text and "fewer steps" in caplog.text
 
 

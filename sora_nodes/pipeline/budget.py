@@ -138,42 +138,30 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def estimate_render(
-    model,
-    latent: tuple[int, int, int],
-    *,
-    frames: int,
-    steps: int,
-    cfg: float,
-    sampler: str,
-    attention: str,
-    batch: int = 1,
-    decode_tile: int | None = None,
-) -> RenderEstimate:
-    """Peak memory and CPU time of rendering `batch` clips of latent size (T', H', W')."""
-    height, width = latent[1] * model.vae.config.spatial_factor, latent[2] * model.vae.config.spatial_factor
-    calls = batch * (1 if cfg == 1 else 2)  # guidance runs the conditional and unconditional rows together
-    backend = "reference" if attention == "reference" else "sdpa"  # xformers and sdpa both keep memory linear
+def estimate_render(model, latent: tuple[int, int, int], settings, *, frames: int, batch: int = 1, decode_tile=None):
+    """Peak memory and CPU time (a RenderEstimate) of rendering `batch` clips of latent size (T', H', W') with the
+    sampling `settings` (their steps, cfg, sampler and attention)."""
+    _, height, width = model.latent_format.video_size(latent)
+    calls = batch * (1 if settings.cfg == 1 else 2)  # guidance runs the conditional and unconditional rows together
+    backend = "reference" if settings.attention == "reference" else "sdpa"  # xformers and sdpa keep memory linear
     dit, vae = model.dit, model.vae
     dit_bytes, dit_flops = _dit_call(type(dit), dit.config, calls, latent, backend, next(dit.parameters()).dtype)
     vae_bytes, vae_flops = _vae_decode(type(vae), vae.config, latent, decode_tile, next(vae.parameters()).dtype)
     frame_bytes = batch * frames * height * width * 3 * 4  # the decoded clips, float32, until they are saved
     peak = ALLOCATOR_SLACK * max(dit_bytes, vae_bytes) + 3 * frame_bytes  # frames, watermarked copy, uint8 pixels
-    flops = steps * MODEL_CALLS_PER_STEP.get(sampler, 2) * dit_flops + batch * vae_flops
+    flops = settings.steps * MODEL_CALLS_PER_STEP.get(settings.sampler, 2) * dit_flops + batch * vae_flops
     return RenderEstimate(int(peak), float(flops), flops / (CONV_EFFICIENCY * matmul_flops_per_second()))
 
 
-def check_render_fits(
-    model, latent: tuple[int, int, int], *, frames: int, batch: int = 1, **settings
-) -> RenderEstimate:
+def check_render_fits(model, latent: tuple[int, int, int], settings, *, frames: int, **options) -> RenderEstimate:
     """Raise ResourceError, with the estimate and the largest size that fits, when the render cannot fit in memory;
-    log a warning when it will take long. `settings`: steps, cfg, sampler, attention, decode_tile."""
-    estimate = estimate_render(model, latent, frames=frames, batch=batch, **settings)
+    log a warning when it will take long. `options`: estimate_render's batch and decode_tile."""
+    estimate = estimate_render(model, latent, settings, frames=frames, **options)
     free = available_bytes(model.device)
     k = model.vae.config.spatial_factor
     if estimate.peak_bytes > free:
         guess = min(1.0, 1.2 * math.sqrt(free / estimate.peak_bytes))  # memory grows about with the pixel count
-        fit = _largest_fitting(model, latent, free, guess, frames=frames, batch=batch, **settings)
+        fit = _largest_fitting(model, latent, free, guess, settings, frames=frames, **options)
         size = f"{latent[2] * k}x{latent[1] * k}"
         hint = (
             f"the largest {frames}-frame size of this shape that fits is {fit[1] * k}x{fit[0] * k}"
@@ -181,9 +169,9 @@ def check_render_fits(
             else ("no size of this shape fits; close other programs or use fewer frames")
         )
         raise ResourceError(
-            f"a {size} render of {frames} frames (batch {batch}) needs {estimate.describe()}, but only "
-            f"{free / 2**30:.1f} GiB of {model.device.type} memory is free; {hint}"
-            + ("" if settings.get("decode_tile") else ", or decode in tiles (--vae-tile 32)")
+            f"a {size} render of {frames} frames (batch {options.get('batch', 1)}) needs {estimate.describe()}, but "
+            f"only {free / 2**30:.1f} GiB of {model.device.type} memory is free; {hint}"
+            + ("" if options.get("decode_tile") else ", or decode in tiles (--vae-tile 32)")
         )
     if model.device.type == "cpu" and estimate.seconds > SLOW_SECONDS:
         log.warning(
@@ -194,7 +182,7 @@ def check_render_fits(
     return estimate
 
 
-def _largest_fitting(model, latent, free, most: float, **kwargs) -> tuple[int, int] | None:
+def _largest_fitting(model, latent, free, most: float, settings, **kwargs) -> tuple[int, int] | None:
     """The largest (H', W') of the same aspect ratio, at most `most` times the sides, whose render fits in `free`."""
     _, p_h, p_w = model.dit.config.patch_size
 
@@ -206,7 +194,7 @@ def _largest_fitting(model, latent, free, most: float, **kwargs) -> tuple[int, i
     for _ in range(7):
         mid = (lo + hi) / 2
         h, w = sides(mid)
-        if h and w and estimate_render(model, (latent[0], h, w), **kwargs).peak_bytes <= free:
+        if h and w and estimate_render(model, (latent[0], h, w), settings, **kwargs).peak_bytes <= free:
             lo = mid
         else:
             hi = mid

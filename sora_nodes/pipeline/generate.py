@@ -20,7 +20,7 @@ from ..models.latent_format import SORA_LATENT, LatentFormat
 from ..models.text import TextEmbedding, TextEncoder, load_text_encoder
 from ..models.vae import VideoVAE
 from ..models.vae_tiling import check_tiling
-from .budget import RenderEstimate, check_render_fits
+from .budget import check_render_fits
 from .long_video import LongVideoPlan, sample_long_video, window_count
 from .sampling import SamplingSettings, encode_prompt, sample_latent
 
@@ -75,29 +75,6 @@ def check_clip(fmt: LatentFormat, *, width: int, height: int, frames: int, decod
     return latent
 
 
-def check_budget(
-    model: SoraModel,
-    latent_shape: tuple[int, int, int],
-    settings: SamplingSettings,
-    *,
-    frames: int,
-    batch: int = 1,
-    decode_tile: int | None = None,
-) -> RenderEstimate:
-    """Refuse a render that cannot fit in memory (with the largest size that fits), warn about a very slow one."""
-    return check_render_fits(
-        model,
-        latent_shape,
-        frames=frames,
-        batch=batch,
-        steps=settings.steps,
-        cfg=settings.cfg,
-        sampler=settings.sampler,
-        attention=settings.attention,
-        decode_tile=decode_tile,
-    )
-
-
 def empty_video_latent(frames: int, height: int, width: int, batch: int = 1) -> torch.Tensor:
     """Zeros [B, C, T', H', W'] for a clip in `SORA_LATENT`, the geometry every shipped preset shares: an empty
     latent's node has no model to ask. The sampler lays it out again for its own model (`latent_to_sample`)."""
@@ -127,7 +104,7 @@ def check_render(
     """Every check of one clip's render that needs its model but no work: the sizes, then the memory; returns
     the latent (T', H', W')."""
     latent_shape = check_request(model, width=width, height=height, frames=frames, decode_tile=decode_tile)
-    check_budget(model, latent_shape, settings, frames=frames, batch=batch, decode_tile=decode_tile)
+    check_render_fits(model, latent_shape, settings, frames=frames, batch=batch, decode_tile=decode_tile)
     return latent_shape
 
 
