@@ -148,6 +148,23 @@ def test_absolute_position_changes_the_output_and_older_configs_load_without_it(
     assert config_from_json(DiTConfig, json.dumps(stored)).absolute_position is False
 
 
+def test_a_model_that_gains_an_output_refiner_renders_as_before_until_trained():
+    cfg = dit_preset("tiny")
+    base = trained_like(cfg)
+    refined = DiT(dataclasses.replace(cfg, output_refiner=16)).eval()
+    missing, unexpected = refined.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("refiner.") for k in missing)
+    x, sigma, ctx, mask = inputs(cfg)
+    with torch.no_grad():
+        torch.testing.assert_close(refined(x, sigma, ctx, mask), base(x, sigma, ctx, mask), rtol=0, atol=0)
+        torch.nn.init.normal_(refined.refiner.conv_out.weight, std=0.1)
+        changed = (refined(x, sigma, ctx, mask) - base(x, sigma, ctx, mask)).abs()  # [B, C, T, H, W]
+        x[:, :, 1, 2, 3] += 1.0  # one noisy cell reaches its 3x3x3 neighbourhood through the refiner alone
+        moved = (refined(x, sigma, ctx, mask) - base(x, sigma, ctx, mask)).abs() - changed
+    assert changed.min() > 0
+    assert moved[:, :, 0:3, 1:4, 2:5].abs().amax() > 1e-4
+
+
 def test_rope_scores_depend_only_on_relative_offsets():
     head_dim = 24
     cos, sin = rope_frequencies((4, 5, 6), head_dim)

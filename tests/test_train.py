@@ -251,6 +251,30 @@ def test_a_run_continues_from_a_shipped_model_and_scores_a_learning_curve(traine
         train_dit(tmp_path / "other", settings=DiTTrainSettings(**{**vars(later), "lr": 0.1}), init_from=shipped, **kw)
 
 
+def test_an_arm_warm_starts_from_a_trained_model_with_its_new_modules_at_their_initialisation(trained_vae, tmp_path):
+    import dataclasses
+
+    from sora_nodes.models.dit import DiT
+    from sora_nodes.train.dit_trainer import warm_start_from
+    from sora_nodes.train.run_state import make_ema
+
+    _, vae_path, _ = trained_vae
+    settings = DiTTrainSettings(steps=2, batch=2, dataset_size=4, save_every=2, warmup=1)
+    trained = train_dit(
+        tmp_path, config=dit_preset("tiny"), vae_path=vae_path, source=WorldSource(BUCKETS), settings=settings
+    )
+    before = load_sora_model(trained).dit
+    arm = DiT(dataclasses.replace(before.config, output_refiner=8))
+    ema = make_ema(arm, 0.998)
+    assert warm_start_from(trained, arm, ema) == ["refiner"]
+    after = ema.module.state_dict()
+    assert all(torch.equal(v.float(), after[k]) for k, v in before.state_dict().items())
+    assert not after["refiner.conv_out.weight"].any()  # so the arm starts as the model it came from
+    other = DiT(dataclasses.replace(before.config, hidden_size=2 * before.config.hidden_size))
+    with pytest.raises(SoraError, match="does not fit this config"):
+        warm_start_from(trained, other, make_ema(other, 0.998))
+
+
 def test_salience_weighs_an_object_above_its_textured_backdrop():
     from sora_nodes.train.vae_trainer import salience
 

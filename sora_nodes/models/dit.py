@@ -18,6 +18,7 @@ from ..errors import ShapeError
 from .attention import attention
 from .config import preset
 from .grid_position import grid_position_features
+from .output_refiner import OutputRefiner
 from .rope import apply_rope, rope_frequencies
 
 PREDICTIONS = ("velocity", "data")
@@ -45,6 +46,9 @@ class DiTConfig:
     # Add learned projections of absolute grid-position features to the tokens (models/grid_position.py):
     # RoPE alone cannot place "near the top left" when x_t is pure noise.
     absolute_position: bool = False
+    # Hidden channels of a 3x3x3 convolution over the unpatchified output and x_t (models/output_refiner.py),
+    # so cells on either side of a token border can agree on an edge; 0: none.
+    output_refiner: int = 0
 
     def __post_init__(self):
         if self.prediction not in PREDICTIONS:
@@ -242,6 +246,8 @@ class DiT(PatchTransformer):
         self.blocks = nn.ModuleList(DiTBlock(config) for _ in range(config.depth))
         self.final_layer = FinalLayer(config)
         self.initialize_weights()
+        if config.output_refiner:  # after initialize_weights: it keeps its own (zero-output) initialisation
+            self.refiner = OutputRefiner(config.latent_channels, config.output_refiner, d)
 
     def initialize_weights(self):
         def basic_init(module):
@@ -319,7 +325,10 @@ class DiT(PatchTransformer):
             else:
                 tokens = block(tokens, c, ctx, context_mask, rope, attention_backend)
         out = self.final_layer(tokens, c)  # [B, N, C*pt*ph*pw]
-        out = unpatchify(out, grid, cfg.patch_size, cfg.latent_channels).float()  # [B, C, T, H, W]
+        out = unpatchify(out, grid, cfg.patch_size, cfg.latent_channels)  # [B, C, T, H, W]
+        if cfg.output_refiner:
+            out = self.refiner(out, x, c)
+        out = out.float()
         if cfg.prediction == "data":  # v = (x_t - x0_hat) / sigma, so x_t - sigma * v gives back x0_hat
             out = (x.float() - out) / sigma.float().clamp_min(MIN_SIGMA).view(-1, 1, 1, 1, 1)
         return out.to(x.dtype)

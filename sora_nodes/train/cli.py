@@ -53,6 +53,7 @@ def cmd_train_arm(args) -> int:
         overfit=args.overfit,
         cache_path=args.cache,
         resume=args.resume,
+        start_from=args.start_from,
     )
     return 0
 
@@ -132,6 +133,13 @@ def add_parser(sub) -> None:
     )
     arm.add_argument("--cache", type=Path, default=None, help="a shared latents.pt (built there when missing)")
     arm.add_argument("--resume", action="store_true", help="train the arm in --out for --cpu-minutes more")
+    arm.add_argument(
+        "--from",
+        dest="start_from",
+        type=Path,
+        default=None,
+        help="a model from `sora train dit`: the arm is its DiT with the arm's change, warm-started from its weights",
+    )
     arm.set_defaults(func=cmd_train_arm)
     table = kinds.add_parser("table", help="the markdown table of every arm's result.json under ROOT")
     table.add_argument("root", type=Path)

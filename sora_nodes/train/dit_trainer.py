@@ -24,7 +24,7 @@ from ..errors import SoraError
 from ..families.bundle import ARCHITECTURES, SoraModel, load_frozen_vae, save_sora_model
 from ..families.checkpoint import load_checkpoint, read_metadata
 from ..flags import flag
-from ..models.config import config_to_json
+from ..models.config import config_from_json, config_to_json
 from ..models.dit import DiT, DiTConfig
 from ..models.text import load_text_encoder
 from ..models.vae import VideoVAE
@@ -129,6 +129,7 @@ def train_dit(
     device: str | torch.device = "cpu",
     resume: bool = False,
     init_from: str | Path | None = None,
+    warm_start: str | Path | None = None,
     cache_path: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
@@ -137,6 +138,8 @@ def train_dit(
     resume continues from out_dir/state.pt. init_from (a model written by this trainer, e.g. the
     shipped checkpoint) starts a run with no state.pt from that model's EMA weights, at the step it
     records, under the same settings: how a run continues on a machine that has only the repo.
+    warm_start starts a new run (step 0, these settings) from a trained model's EMA DiT, whose config may lack
+    modules this config adds (they keep their initialisation): the experiment protocol's arms from a model.
     cache_path (default out_dir/latents.pt) lets runs on the same data share one encoded training set."""
     out_dir, device = Path(out_dir), torch.device(device)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -170,6 +173,10 @@ def train_dit(
     elif init_from is not None:
         step, losses = init_from_model(init_from, dit, ema, meta), []
         log(f"starting from {init_from} at step {step} (its EMA weights; optimizer moments restart)")
+    elif warm_start is not None:
+        step, losses = 0, []
+        added = warm_start_from(warm_start, dit, ema)
+        log(f"warm start from {warm_start}'s EMA DiT" + (f"; new modules: {', '.join(added)}" if added else ""))
     else:
         step, losses = 0, []
     amp = autocast_dtype_for_training(settings.precision, device)
@@ -259,6 +266,26 @@ def object_background_loss(pred, x0, noise, sigma, salience, unknown) -> tuple[f
     obj = (salience > OBJECT_CELL).float() * unknown
     bg = (salience <= OBJECT_CELL).float() * unknown
     return float((err * obj).sum() / obj.sum().clamp_min(1)), float((err * bg).sum() / bg.sum().clamp_min(1))
+
+
+def load_dit_config(path: str | Path) -> DiTConfig:
+    return config_from_json(DiTConfig, read_metadata(path)["dit.config"])
+
+
+def warm_start_from(path: str | Path, dit: DiT, ema) -> list[str]:
+    """Load a trained model's DiT into `dit` and its EMA, leaving the modules `dit` adds at their
+    initialisation; returns their names. Any other difference is refused."""
+    trained = load_checkpoint(path, {"dit": ARCHITECTURES["dit"]})[0]["dit"]
+    state = {k: v.float() for k, v in trained.state_dict().items()}
+    try:
+        missing, unexpected = dit.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # a tensor of another shape
+        raise SoraError(f"{path}'s DiT does not fit this config: {str(e).splitlines()[-1].strip()}") from None
+    added = sorted({k.split(".")[0] for k in missing})
+    if unexpected or any(hasattr(trained, name) for name in added):
+        raise SoraError(f"{path}'s DiT does not fit this config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    ema.module.load_state_dict(dit.state_dict())
+    return added
 
 
 def init_from_model(path: str | Path, dit: DiT, ema, meta: dict) -> int:

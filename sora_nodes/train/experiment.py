@@ -20,7 +20,7 @@ from ..errors import SoraError
 from ..io.atomic import atomic_path
 from ..models.dit import dit_preset
 from .buckets import parse_buckets
-from .dit_trainer import DiTTrainSettings, train_dit
+from .dit_trainer import DiTTrainSettings, load_dit_config, train_dit
 from .sources import WorldSource
 
 QUICK_SETS = ("quick_seen", "quick_heldout")
@@ -59,11 +59,16 @@ ARMS: dict[str, Arm] = {
         "absolute grid-position features beside RoPE, lr 1e-3", dit={"absolute_position": True}, train={"lr": 1e-3}
     ),
     "9-frames": Arm("only 9-frame 64x64 clips (3 latent frames, 48 tokens)", buckets="64x64x9:1"),
+    "output-refiner": Arm(
+        "a 3x3x3 conv (64 channels) over the unpatchified output and x_t (models/output_refiner.py)",
+        dit={"output_refiner": 64},
+    ),
 }
 
 
-def arm_settings(arm: Arm, *, cpu_minutes: float, overfit: bool) -> tuple:
-    config = dataclasses.replace(dit_preset("shapes4"), **arm.dit)
+def arm_settings(arm: Arm, *, cpu_minutes: float, overfit: bool, start_from: str | Path | None = None) -> tuple:
+    base = dit_preset("shapes4") if start_from is None else load_dit_config(start_from)
+    config = dataclasses.replace(base, **arm.dit)
     train = {**arm.train, "cpu_minutes": cpu_minutes, "steps": 100_000}  # the clock ends the run, not the steps
     buckets = arm.buckets
     if overfit:  # a fixed, small training set with nothing else varied: the model must memorise it
@@ -81,14 +86,19 @@ def run_arm(
     overfit: bool = False,
     cache_path: str | Path | None = None,
     resume: bool = False,
+    start_from: str | Path | None = None,
     log=print,
 ) -> dict:
     """Train arm `name` for `cpu_minutes` (more, from its state.pt, with `resume`), score it, and write
-    out_dir/result.json; a resumed arm's CPU minutes add up over its runs."""
+    out_dir/result.json; a resumed arm's CPU minutes add up over its runs. With `start_from` (a model
+    written by `sora train dit`) the arm is that model's DiT with the arm's change, warm-started from its
+    EMA weights, so arms compare what each change adds to a trained model at equal CPU minutes."""
     if name not in ARMS:
         raise SoraError(f"unknown arm {name!r}; choose from {', '.join(ARMS)}")
     out_dir = Path(out_dir)
-    config, settings, buckets = arm_settings(ARMS[name], cpu_minutes=cpu_minutes, overfit=overfit)
+    config, settings, buckets = arm_settings(
+        ARMS[name], cpu_minutes=cpu_minutes, overfit=overfit, start_from=start_from
+    )
     source = WorldSource(buckets, label_rate=settings.label_rate)
     cpu0 = time.process_time()
     earlier = json.loads((out_dir / RESULT_FILE).read_text())["cpu_minutes"] if resume else 0.0
@@ -100,6 +110,7 @@ def run_arm(
         settings=settings,
         cache_path=cache_path,
         resume=resume,
+        warm_start=None if resume else start_from,
         log=log,
     )
     train_minutes = earlier + (time.process_time() - cpu0) / 60
@@ -107,6 +118,7 @@ def run_arm(
         "arm": name,
         "about": ARMS[name].about,
         "overfit": overfit,
+        "start_from": None if start_from is None else str(start_from),
         "cpu_minutes": round(train_minutes, 1),
         **training_figures(out_dir),
     }
