@@ -5,21 +5,20 @@ from __future__ import annotations
 from ..families.cache import cached_sora_model, file_fingerprint
 from ..graph.host import current_host
 from ..models.text import load_text_encoder
-from .sockets import CATEGORY, model_outputs, socket
+from .sockets import SoraNode, model_outputs, socket
 
 
-class SoraCheckpointLoader:
+class SoraCheckpointLoader(SoraNode):
     DESCRIPTION = "Loads a Sora checkpoint (DiT + video VAE) from models/sora/ and the text encoder it names."
-    CATEGORY = CATEGORY
-    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = model_outputs(
+    FUNCTION = "load"
+    OUTPUTS = model_outputs(
         "The diffusion transformer, for SoraSampler.",
         "The video VAE, for SoraVideoEncode and SoraVideoDecode.",
         "The text encoder the model was trained with, for SoraTextConditioner.",
     )
-    FUNCTION = "load"
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def INPUT_TYPES(cls):  # the checkpoints in models/sora/, listed afresh each time ComfyUI asks
         names = current_host().model_names()
         return {
             "required": {

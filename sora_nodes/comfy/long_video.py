@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from ..errors import SoraError
 from ..models.latent_format import SORA_LATENT
 from ..pipeline.generate import empty_video_latent
 from ..pipeline.long_video import LongVideoPlan, long_video_frames
 from ..pipeline.schedule import parse_schedule
 from ..recaption import recaption as rewrite
-from .sockets import CATEGORY, SORA_TEXT_ENCODER, fps_input, outputs, size_inputs, socket
+from .sockets import SORA_TEXT_ENCODER, SoraNode, fps_input, size_inputs, socket, validation
 
 EXAMPLE_SCHEDULE = (
     "20: a blue square moving up on a plain mint background\n"
@@ -16,61 +15,55 @@ EXAMPLE_SCHEDULE = (
 )
 
 
-class SoraLongVideo:
+def _check_plan(schedule: str | None, width: int | None, height: int | None) -> None:
+    """The schedule and the size, checked before any prompt is encoded; a linked input arrives at queue time as
+    None, and is checked when the node runs."""
+    if schedule is not None:
+        parse_schedule(schedule)
+    if None not in (width, height):
+        SORA_LATENT.latent_shape(1, height, width)
+
+
+class SoraLongVideo(SoraNode):
     DESCRIPTION = (
         "A video longer than the model's context (a minute or more). SoraSampler renders it window by "
         "window, each extending the last in latent space; the schedule changes the prompt over time."
     )
-    CATEGORY = CATEGORY
-    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
+    FUNCTION = "plan"
+    OUTPUTS = (
         ("LATENT", "latent", "An empty long latent carrying the encoded schedule; sample it with SoraSampler."),
         ("FLOAT", "fps", "The frame rate, for SoraSaveVideo."),
     )
-    FUNCTION = "plan"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "text_encoder": socket(SORA_TEXT_ENCODER, "Encodes the scheduled prompts (from SoraCheckpointLoader)."),
-                "schedule": socket(
-                    "STRING",
-                    "One 'SECONDS: prompt' per line; each holds until the next. Before the first, the "
-                    "sampler's positive prompt holds (leave empty for one prompt throughout).",
-                    multiline=True,
-                    default=EXAMPLE_SCHEDULE,
-                ),
-                "seconds": socket(
-                    "FLOAT", "Length of the video in seconds.", default=60.0, min=0.5, max=3600.0, step=1.0
-                ),
-                "fps": fps_input("Frames per second."),
-                **size_inputs(),
-                "recaption": socket(
-                    "BOOLEAN",
-                    "Rewrite each scheduled prompt in the model's caption style, as SoraRecaptioner does.",
-                    default=True,
-                ),
-                "overlap_frames": socket(
-                    "INT",
-                    "Frames each window knows from the one before: more holds motion better, fewer renders faster.",
-                    default=16,
-                    min=4,
-                    max=256,
-                    step=4,
-                ),
-            }
-        }
+    REQUIRED = {
+        "text_encoder": socket(SORA_TEXT_ENCODER, "Encodes the scheduled prompts (from SoraCheckpointLoader)."),
+        "schedule": socket(
+            "STRING",
+            "One 'SECONDS: prompt' per line; each holds until the next. Before the first, the "
+            "sampler's positive prompt holds (leave empty for one prompt throughout).",
+            multiline=True,
+            default=EXAMPLE_SCHEDULE,
+        ),
+        "seconds": socket("FLOAT", "Length of the video in seconds.", default=60.0, min=0.5, max=3600.0, step=1.0),
+        "fps": fps_input("Frames per second."),
+        **size_inputs(),
+        "recaption": socket(
+            "BOOLEAN",
+            "Rewrite each scheduled prompt in the model's caption style, as SoraRecaptioner does.",
+            default=True,
+        ),
+        "overlap_frames": socket(
+            "INT",
+            "Frames each window knows from the one before: more holds motion better, fewer renders faster.",
+            default=16,
+            min=4,
+            max=256,
+            step=4,
+        ),
+    }
 
     @classmethod
     def VALIDATE_INPUTS(cls, schedule, width, height):
-        try:  # a linked input arrives as None: it is checked when the node runs
-            if schedule is not None:
-                parse_schedule(schedule)
-            if None not in (width, height):
-                SORA_LATENT.latent_shape(1, height, width)
-        except SoraError as error:
-            return str(error)
-        return True
+        return validation(lambda: _check_plan(schedule, width, height))
 
     def plan(self, text_encoder, schedule, seconds, fps, width, height, recaption, overlap_frames):
         entries = parse_schedule(schedule)

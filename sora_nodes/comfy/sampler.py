@@ -10,75 +10,67 @@ from ..models.attention import BACKENDS
 from ..pipeline.generate import check_sampling, latent_to_sample, sample_video
 from ..pipeline.preview import latent_rgb, preview_image
 from ..pipeline.sampling import PRECISIONS, SamplingSettings
-from .sockets import CATEGORY, SORA_CONDITIONING, SORA_MODEL, outputs, seed_input, socket
+from .sockets import SORA_CONDITIONING, SORA_MODEL, SoraNode, seed_input, socket
 
 
-class SoraSampler:
+class SoraSampler(SoraNode):
     DESCRIPTION = (
         "Denoises a latent video under a prompt: text-to-video, the editing tasks' latents, long videos, "
         "and style transfer (an encoded video with denoise < 1)."
     )
-    CATEGORY = CATEGORY
-    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
-        ("LATENT", "latent", "The denoised latent video, for SoraVideoDecode.")
-    )
     FUNCTION = "sample"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "model": socket(SORA_MODEL, "The diffusion transformer from SoraCheckpointLoader."),
-                "positive": socket(SORA_CONDITIONING, "What the video should show."),
-                "negative": socket(SORA_CONDITIONING, "What to steer away from; an empty prompt is the usual choice."),
-                "latent": socket("LATENT", "Where to sample: an empty latent, or an encoded video with denoise < 1."),
-                "seed": seed_input("The noise seed; the same seed and settings give the same video."),
-                "steps": socket(
-                    "INT",
-                    f"Sampling steps; {SORA.steps} is the default model's sweet spot.",
-                    default=SORA.steps,
-                    min=1,
-                    max=1000,
-                ),
-                "cfg": socket(
-                    "FLOAT",
-                    "Guidance scale: how strongly to follow the prompt (1 = no guidance).",
-                    default=5.0,
-                    min=0.0,
-                    max=30.0,
-                    step=0.1,
-                    round=0.01,
-                ),
-                "sampler_name": socket(
-                    sorted(SAMPLERS),
-                    "The ODE solver: euler (1 call/step), heun (2), dpmpp_2m (1), unipc (1; Wan's own).",
-                ),
-                "shift": socket(
-                    "FLOAT",
-                    "Schedule shift towards high noise; 0 = automatic from the video's size.",
-                    default=0.0,
-                    min=0.0,
-                    max=MAX_SHIFT,
-                    step=0.1,
-                ),
-                "denoise": socket(
-                    "FLOAT",
-                    "1 = from pure noise; below 1 keeps that much of the input latent's layout.",
-                    default=1.0,
-                    min=0.01,
-                    max=1.0,
-                    step=0.01,
-                ),
-                "attention": socket(
-                    list(BACKENDS), "Attention kernel: auto picks xformers or sdpa; all give the same numbers."
-                ),
-            },
-            "optional": {
-                "precision": socket(
-                    list(PRECISIONS), "DiT arithmetic: auto = bf16 autocast on a CUDA GPU with bf16, else fp32."
-                ),
-            },
-        }
+    OUTPUTS = (("LATENT", "latent", "The denoised latent video, for SoraVideoDecode."),)
+    REQUIRED = {
+        "model": socket(SORA_MODEL, "The diffusion transformer from SoraCheckpointLoader."),
+        "positive": socket(SORA_CONDITIONING, "What the video should show."),
+        "negative": socket(SORA_CONDITIONING, "What to steer away from; an empty prompt is the usual choice."),
+        "latent": socket("LATENT", "Where to sample: an empty latent, or an encoded video with denoise < 1."),
+        "seed": seed_input("The noise seed; the same seed and settings give the same video."),
+        "steps": socket(
+            "INT",
+            f"Sampling steps; {SORA.steps} is the default model's sweet spot.",
+            default=SORA.steps,
+            min=1,
+            max=1000,
+        ),
+        "cfg": socket(
+            "FLOAT",
+            "Guidance scale: how strongly to follow the prompt (1 = no guidance).",
+            default=5.0,
+            min=0.0,
+            max=30.0,
+            step=0.1,
+            round=0.01,
+        ),
+        "sampler_name": socket(
+            sorted(SAMPLERS),
+            "The ODE solver: euler (1 call/step), heun (2), dpmpp_2m (1), unipc (1; Wan's own).",
+        ),
+        "shift": socket(
+            "FLOAT",
+            "Schedule shift towards high noise; 0 = automatic from the video's size.",
+            default=0.0,
+            min=0.0,
+            max=MAX_SHIFT,
+            step=0.1,
+        ),
+        "denoise": socket(
+            "FLOAT",
+            "1 = from pure noise; below 1 keeps that much of the input latent's layout.",
+            default=1.0,
+            min=0.01,
+            max=1.0,
+            step=0.01,
+        ),
+        "attention": socket(
+            list(BACKENDS), "Attention kernel: auto picks xformers or sdpa; all give the same numbers."
+        ),
+    }
+    OPTIONAL = {
+        "precision": socket(
+            list(PRECISIONS), "DiT arithmetic: auto = bf16 autocast on a CUDA GPU with bf16, else fp32."
+        ),
+    }
 
     def sample(
         self, model, positive, negative, latent, seed, steps, cfg, sampler_name, shift, denoise, attention,

@@ -1,7 +1,13 @@
-"""Socket type names and the input and output helpers every node uses (every input and output gets a tooltip)."""
+"""Socket type names, the input and output helpers every node uses (every input and output gets a tooltip),
+and SoraNode, the base that makes ComfyUI's class attributes from one declaration per node."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+from typing import ClassVar
+
+from ..errors import SoraError
 from ..families.defaults import SORA
 from ..models.latent_format import SORA_LATENT
 
@@ -56,8 +62,42 @@ def outputs(*specs: tuple[str, str, str]) -> tuple[tuple[str, ...], tuple[str, .
     return types, names, tooltips
 
 
-def model_outputs(model: str, vae: str, text_encoder: str) -> tuple[tuple[str, ...], ...]:
+def model_outputs(model: str, vae: str, text_encoder: str) -> tuple[tuple[str, str, str], ...]:
     """A model loader's three outputs (every family's loader gives the same sockets), with their tooltips."""
-    return outputs(
-        (SORA_MODEL, "model", model), (SORA_VAE, "vae", vae), (SORA_TEXT_ENCODER, "text_encoder", text_encoder)
-    )
+    return (SORA_MODEL, "model", model), (SORA_VAE, "vae", vae), (SORA_TEXT_ENCODER, "text_encoder", text_encoder)
+
+
+def validation(check: Callable[[], object]) -> bool | str:
+    """What VALIDATE_INPUTS answers for a check that raises SoraError: True, or the error's message, which
+    ComfyUI shows on the node when the prompt is queued (a message beats a failure halfway through a run)."""
+    try:
+        check()
+    except SoraError as error:
+        return str(error)
+    return True
+
+
+class SoraNode:
+    """A node declared once: its DESCRIPTION, FUNCTION, OUTPUTS (one (type, name, tooltip) per output) and
+    inputs by name in REQUIRED, OPTIONAL and HIDDEN. ComfyUI never reads the last four: it reads what is made
+    from them, RETURN_TYPES, RETURN_NAMES and OUTPUT_TOOLTIPS (RETURN_TYPES alone, empty, for a node without
+    outputs) and INPUT_TYPES(), a fresh copy on every call. A node whose inputs are worked out on every call
+    (a list of files) writes its own INPUT_TYPES."""
+
+    CATEGORY = CATEGORY
+    OUTPUTS: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+    REQUIRED: ClassVar[dict[str, tuple]] = {}
+    OPTIONAL: ClassVar[dict[str, tuple]] = {}
+    HIDDEN: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.OUTPUTS:
+            cls.RETURN_TYPES, cls.RETURN_NAMES, cls.OUTPUT_TOOLTIPS = outputs(*cls.OUTPUTS)
+        else:
+            cls.RETURN_TYPES = ()
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, dict]:
+        groups = {"required": cls.REQUIRED, "optional": cls.OPTIONAL, "hidden": cls.HIDDEN}
+        return copy.deepcopy({group: inputs for group, inputs in groups.items() if inputs or group == "required"})

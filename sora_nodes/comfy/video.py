@@ -4,34 +4,32 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import SoraError
 from ..families.cache import file_fingerprint
 from ..families.defaults import SORA
 from ..graph.host import IMAGE_EXTENSIONS, current_host
 from ..io.output_files import resolve_prefix, save_new_file
 from ..io.video import read_video
 from ..provenance.signed_video import graph_prompt_text, write_signed_video
-from .sockets import CATEGORY, outputs, socket
+from .sockets import SoraNode, socket, validation
 
 FORMATS = {"video/h264-mp4": ".mp4"}
 # A still image has no frame rate (PyAV's image reader claims 25); give the default model's own.
 IMAGE_FPS = 8.0
 
 
-class SoraLoadVideo:
+class SoraLoadVideo(SoraNode):
     DESCRIPTION = (
         "Loads a video file from ComfyUI's input folder as frames (upload with the button); "
         "a still image loads as a 1-frame video, e.g. for image-to-video."
     )
-    CATEGORY = CATEGORY
-    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = outputs(
+    FUNCTION = "load"
+    OUTPUTS = (
         ("IMAGE", "frames", "The frames [T, H, W, 3] in 0..1; one frame for a still image."),
         ("FLOAT", "fps", f"The file's frame rate ({IMAGE_FPS:g} for a still image)."),
     )
-    FUNCTION = "load"
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def INPUT_TYPES(cls):  # the input folder's files, listed afresh each time ComfyUI asks
         return {
             "required": {
                 "video": socket(
@@ -50,11 +48,7 @@ class SoraLoadVideo:
 
     @classmethod
     def VALIDATE_INPUTS(cls, video):
-        try:
-            current_host().input_path(video)
-        except SoraError as error:
-            return str(error)
-        return True
+        return validation(lambda: current_host().input_path(video))
 
     def load(self, video):
         path = current_host().input_path(video)
@@ -64,51 +58,40 @@ class SoraLoadVideo:
         return (frames, fps)
 
 
-class SoraSaveVideo:
+class SoraSaveVideo(SoraNode):
     DESCRIPTION = "Saves frames as an H.264 MP4 in the output folder; drag the file into ComfyUI to get the graph back."
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ()
     OUTPUT_NODE = True
     FUNCTION = "save"
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "frames": socket("IMAGE", "The frames to save [T, H, W, 3]."),
-                "fps": socket("FLOAT", "Playback frame rate.", default=SORA.fps, min=0.01, max=240.0, step=1.0),
-                "filename_prefix": socket(
-                    "STRING",
-                    "File name, optionally with subfolders inside the output "
-                    "folder; a counter is added and no file is ever overwritten.",
-                    default="sora/video",
-                ),
-                "format": socket(list(FORMATS), "Container and codec: H.264 in MP4, playable in every browser."),
-            },
-            "optional": {
-                "c2pa_sign": socket(
-                    "BOOLEAN", "Sign the MP4 with a C2PA manifest saying a trained model made it.", default=True
-                ),
-                "c2pa_include_prompt": socket(
-                    "BOOLEAN", "Also put the graph's prompt texts in the signed manifest.", default=False
-                ),
-                "watermark": socket(
-                    "BOOLEAN",
-                    "Hide an invisible mark that survives H.264 in every frame (about 40 dB PSNR; frames under "
-                    "64x64 are saved without it). `sora verify` reads it back.",
-                    default=True,
-                ),
-            },
-            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
-        }
+    REQUIRED = {
+        "frames": socket("IMAGE", "The frames to save [T, H, W, 3]."),
+        "fps": socket("FLOAT", "Playback frame rate.", default=SORA.fps, min=0.01, max=240.0, step=1.0),
+        "filename_prefix": socket(
+            "STRING",
+            "File name, optionally with subfolders inside the output "
+            "folder; a counter is added and no file is ever overwritten.",
+            default="sora/video",
+        ),
+        "format": socket(list(FORMATS), "Container and codec: H.264 in MP4, playable in every browser."),
+    }
+    OPTIONAL = {
+        "c2pa_sign": socket(
+            "BOOLEAN", "Sign the MP4 with a C2PA manifest saying a trained model made it.", default=True
+        ),
+        "c2pa_include_prompt": socket(
+            "BOOLEAN", "Also put the graph's prompt texts in the signed manifest.", default=False
+        ),
+        "watermark": socket(
+            "BOOLEAN",
+            "Hide an invisible mark that survives H.264 in every frame (about 40 dB PSNR; frames under "
+            "64x64 are saved without it). `sora verify` reads it back.",
+            default=True,
+        ),
+    }
+    HIDDEN = {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}
 
     @classmethod
     def VALIDATE_INPUTS(cls, filename_prefix):
-        try:
-            resolve_prefix(current_host().output_dir(), filename_prefix)
-        except SoraError as error:
-            return str(error)
-        return True
+        return validation(lambda: resolve_prefix(current_host().output_dir(), filename_prefix))
 
     def save(
         self,

@@ -5,24 +5,23 @@ from __future__ import annotations
 from ..families.cache import cached_umt5, cached_wan_model, file_fingerprint
 from ..families.wan import FOLDERS, WEIGHT_DTYPES
 from ..graph.host import current_host
-from .sockets import CATEGORY, model_outputs, socket
+from .sockets import SoraNode, model_outputs, socket
 
 
-class SoraWanLoader:
+class SoraWanLoader(SoraNode):
     DESCRIPTION = (
         "Loads Wan 2.1 text-to-video (1.3B or 14B) from models/diffusion_models/, its VAE from models/vae/ and "
         "umT5-XXL from models/text_encoders/, for every Sora node and task."
     )
-    CATEGORY = CATEGORY
-    RETURN_TYPES, RETURN_NAMES, OUTPUT_TOOLTIPS = model_outputs(
+    FUNCTION = "load"
+    OUTPUTS = model_outputs(
         "The Wan diffusion transformer, for SoraSampler and the task nodes.",
         "The Wan causal video VAE, for SoraVideoEncode and SoraVideoDecode.",
         "umT5-XXL, for SoraTextConditioner.",
     )
-    FUNCTION = "load"
 
     @classmethod
-    def INPUT_TYPES(cls):
+    def INPUT_TYPES(cls):  # the files in ComfyUI's model folders, listed afresh each time ComfyUI asks
         host = current_host()
         return {
             "required": {
