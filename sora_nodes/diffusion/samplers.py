@@ -31,57 +31,72 @@ def _check_sigmas(sigmas: Tensor) -> list[float]:
     return s
 
 
-def _sigma_in(x: Tensor, sigma: float, sigmas: Tensor) -> Tensor:
-    # Keep the schedule's precision for the model's timestep, whatever dtype x runs in.
-    return torch.full((x.shape[0],), sigma, dtype=sigmas.dtype, device=x.device)  # [B]
+class _Run:
+    """What every sampler shares: the checked schedule, and the model called at it."""
+
+    def __init__(self, model: Model, sigmas: Tensor, extra_args: dict, callback: Callback | None):
+        self.model, self.sigmas, self.extra_args, self.callback = model, sigmas, extra_args, callback
+        self.s = _check_sigmas(sigmas)
+
+    def steps(self) -> range:
+        return range(len(self.s) - 1)
+
+    def denoise(self, x: Tensor, sigma: float) -> Tensor:
+        """The model's x0 estimate at noise level `sigma` (a float of the schedule or between its entries)."""
+        # Keep the schedule's precision for the model's timestep, whatever dtype x runs in.
+        sigma_in = torch.full((x.shape[0],), sigma, dtype=self.sigmas.dtype, device=x.device)  # [B]
+        return self.model(x, sigma_in, **self.extra_args)
+
+    def step(self, x: Tensor, i: int) -> Tensor:
+        """Step i's model call at sigma_i, reported to the callback: x0_hat."""
+        denoised = self.denoise(x, self.s[i])
+        if self.callback is not None:
+            sigmas = self.sigmas
+            self.callback({"x": x, "i": i, "sigma": sigmas[i], "sigma_next": sigmas[i + 1], "denoised": denoised})
+        return denoised
 
 
-def _report(callback: Callback | None, x: Tensor, i: int, sigmas: Tensor, denoised: Tensor) -> None:
-    if callback is not None:
-        callback({"x": x, "i": i, "sigma": sigmas[i], "sigma_next": sigmas[i + 1], "denoised": denoised})
+def _k_diffusion(solver: Callable[[_Run, Tensor], Tensor]) -> Callable[..., Tensor]:
+    """A sampler in the k-diffusion calling convention from a solver, which takes the run and the start x."""
+
+    @torch.no_grad()
+    def sample(
+        model: Model,
+        x: Tensor,
+        sigmas: Tensor,
+        *,
+        extra_args: dict | None = None,
+        callback: Callback | None = None,
+    ) -> Tensor:
+        return solver(_Run(model, sigmas, extra_args or {}, callback), x)
+
+    sample.__name__ = sample.__qualname__ = solver.__name__
+    sample.__doc__, sample.__module__ = solver.__doc__, solver.__module__
+    return sample
 
 
-@torch.no_grad()
-def sample_euler(
-    model: Model,
-    x: Tensor,
-    sigmas: Tensor,
-    *,
-    extra_args: dict | None = None,
-    callback: Callback | None = None,
-) -> Tensor:
-    extra_args = extra_args or {}
-    s = _check_sigmas(sigmas)
-    for i in range(len(s) - 1):
-        denoised = model(x, _sigma_in(x, s[i], sigmas), **extra_args)
-        _report(callback, x, i, sigmas, denoised)
+@_k_diffusion
+def sample_euler(run: _Run, x: Tensor) -> Tensor:
+    s = run.s
+    for i in run.steps():
+        denoised = run.step(x, i)
         x = x + (s[i + 1] - s[i]) * (x - denoised) / s[i]
     return x
 
 
-@torch.no_grad()
-def sample_heun(
-    model: Model,
-    x: Tensor,
-    sigmas: Tensor,
-    *,
-    extra_args: dict | None = None,
-    callback: Callback | None = None,
-) -> Tensor:
+@_k_diffusion
+def sample_heun(run: _Run, x: Tensor) -> Tensor:
     """Euler predictor + trapezoid corrector; the last step to sigma 0 stays Euler because the
     velocity is undefined there (and the Euler step already lands on the denoised estimate)."""
-    extra_args = extra_args or {}
-    s = _check_sigmas(sigmas)
-    for i in range(len(s) - 1):
-        sigma, sigma_next = s[i], s[i + 1]
-        denoised = model(x, _sigma_in(x, sigma, sigmas), **extra_args)
-        _report(callback, x, i, sigmas, denoised)
+    for i in run.steps():
+        sigma, sigma_next = run.s[i], run.s[i + 1]
+        denoised = run.step(x, i)
         v = (x - denoised) / sigma
         x_pred = x + (sigma_next - sigma) * v
         if sigma_next == 0:
             x = x_pred
             continue
-        v_next = (x_pred - model(x_pred, _sigma_in(x, sigma_next, sigmas), **extra_args)) / sigma_next
+        v_next = (x_pred - run.denoise(x_pred, sigma_next)) / sigma_next
         x = x + (sigma_next - sigma) * (v + v_next) / 2
     return x
 
@@ -95,15 +110,8 @@ def _log_snr(sigma: float) -> float:
     return math.log((1.0 - sigma) / sigma)
 
 
-@torch.no_grad()
-def sample_dpmpp_2m(
-    model: Model,
-    x: Tensor,
-    sigmas: Tensor,
-    *,
-    extra_args: dict | None = None,
-    callback: Callback | None = None,
-) -> Tensor:
+@_k_diffusion
+def sample_dpmpp_2m(run: _Run, x: Tensor) -> Tensor:
     """DPM-Solver++(2M), data prediction, for the flow path alpha = 1 - sigma:
 
         x_next = (sigma_next / sigma) * x - alpha_next * expm1(-h) * D,   h = lambda_next - lambda
@@ -112,13 +120,10 @@ def sample_dpmpp_2m(
     of sigma = 1 has h = inf (expm1(-inf) = -1, so x_next = sigma_next * x + alpha_next * D); the step
     after it has an infinitely old history, whose correction vanishes, so both are first-order.
     """
-    extra_args = extra_args or {}
-    s = _check_sigmas(sigmas)
     old_denoised, h_last = None, math.inf
-    for i in range(len(s) - 1):
-        sigma, sigma_next = s[i], s[i + 1]
-        denoised = model(x, _sigma_in(x, sigma, sigmas), **extra_args)
-        _report(callback, x, i, sigmas, denoised)
+    for i in run.steps():
+        sigma, sigma_next = run.s[i], run.s[i + 1]
+        denoised = run.step(x, i)
         if sigma_next == 0:
             return denoised
         h = _log_snr(sigma_next) - _log_snr(sigma)
@@ -173,30 +178,20 @@ def _unipc_update(x, m0, m1, lam, sg, t, s0, s1, order, *, model_t=None):
     return x_t - alpha_t * b_h * correction
 
 
-@torch.no_grad()
-def sample_unipc(
-    model: Model,
-    x: Tensor,
-    sigmas: Tensor,
-    *,
-    extra_args: dict | None = None,
-    callback: Callback | None = None,
-) -> Tensor:
+@_k_diffusion
+def sample_unipc(run: _Run, x: Tensor) -> Tensor:
     """UniPC-2 (Zhao et al. 2023; B(h) = e^h - 1, data prediction) for the flow path: Wan's own sampler.
 
     One model call per step, like Euler: each step is a predictor (UniP) from the last two denoised
     estimates, and once the next estimate is known, a corrector (UniC) redoes the step just taken with it.
     The first step and the last are first order (diffusers' warm-up and lower_order_final)."""
-    extra_args = extra_args or {}
-    s = _check_sigmas(sigmas)
-    sg = [min(v, UNIPC_SIGMA_MAX) for v in s]
+    sg = [min(v, UNIPC_SIGMA_MAX) for v in run.s]
     lam = [_log_snr(v) for v in sg]
-    n = len(s) - 1
+    n = len(run.steps())
     history: list[Tensor] = []  # denoised estimates, newest last
     last_x, order = x, 1
-    for i in range(n):
-        denoised = model(x, _sigma_in(x, s[i], sigmas), **extra_args)
-        _report(callback, x, i, sigmas, denoised)
+    for i in run.steps():
+        denoised = run.step(x, i)
         if i > 0:  # correct the step from i-1 to i now that its end point's estimate is known
             m1 = history[-2] if order == 2 else None
             x = _unipc_update(last_x, history[-1], m1, lam, sg, i, i - 1, i - 2, order, model_t=denoised)
