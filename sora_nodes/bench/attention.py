@@ -26,48 +26,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 
 import torch
 
+from ..flags import add_settings_arguments, flag, settings_from_args
 from ..io.device import pick_device
 from ..models.attention import BACKENDS, AttentionBackendError, attention, available_backends, resolve_backend
-from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int, report_main
+from .common import DEVICES, Hardware, Meter, positive_int, report_main
 
 DEFAULT_TOKENS = (1024, 2048, 4096, 8192, 16384)
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="sora bench attention", description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--tokens",
-        type=_int_list,
-        default=DEFAULT_TOKENS,
-        help="comma-separated token counts (self-attention, Nq = Nk)",
-    )
-    p.add_argument(
-        "--backends",
-        type=lambda s: [b.strip() for b in s.split(",") if b.strip()],
-        default=None,
-        help=f"comma-separated subset of {list(BACKENDS[1:])}; default: all available on the device",
-    )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--batch", type=positive_int, default=1)
-    p.add_argument("--heads", type=positive_int, default=8)
-    p.add_argument("--head-dim", type=positive_int, default=64)
-    p.add_argument("--repeats", type=positive_int, default=3, help="timed calls per case (median is reported)")
-    p.add_argument(
-        "--max-gb",
-        type=float,
-        default=None,
-        help="skip cases estimated above this many GB (default: 6 on CPU, 90%% of free GPU memory)",
-    )
-    p.add_argument("--peak-tflops", type=float, default=None, help="device peak for utilisation (default: known)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    return p.parse_args(argv)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -75,6 +46,42 @@ def _int_list(text: str) -> tuple[int, ...]:
     if not parts or not all(t.isdigit() and int(t) > 0 for t in parts):
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers like 1024,2048; got {text!r}")
     return tuple(int(t) for t in parts)
+
+
+def _name_list(text: str) -> list[str]:
+    return [b.strip() for b in text.split(",") if b.strip()]
+
+
+@dataclass(frozen=True)
+class AttentionBench:
+    """What `sora bench attention` measures: every field is its flag."""
+
+    tokens: tuple[int, ...] = field(
+        default=DEFAULT_TOKENS, metadata=flag("comma-separated token counts (self-attention, Nq = Nk)", type=_int_list)
+    )
+    backends: list[str] | None = field(
+        default=None,
+        metadata=flag(
+            f"comma-separated subset of {list(BACKENDS[1:])}; default: all available on the device", type=_name_list
+        ),
+    )
+    device: str = field(default="auto", metadata=flag(choices=DEVICES))
+    batch: int = field(default=1, metadata=flag(type=positive_int))
+    heads: int = field(default=8, metadata=flag(type=positive_int))
+    head_dim: int = field(default=64, metadata=flag(type=positive_int))
+    repeats: int = field(default=3, metadata=flag("timed calls per case (median is reported)", type=positive_int))
+    max_gb: float | None = field(
+        default=None,
+        metadata=flag("skip cases estimated above this many GB (default: 6 on CPU, 90%% of free GPU memory)"),
+    )
+    peak_tflops: float | None = field(default=None, metadata=flag("device peak for utilisation (default: known)"))
+    json: bool = field(default=False, metadata=flag("print one JSON object instead of a table"))
+
+
+def parse_args(argv: list[str] | None) -> AttentionBench:
+    p = argparse.ArgumentParser(prog="sora bench attention", description=__doc__.split("\n")[0])
+    add_settings_arguments(p, AttentionBench)
+    return settings_from_args(AttentionBench, p.parse_args(argv))
 
 
 def estimate_bytes(backend: str, batch: int, heads: int, tokens: int, head_dim: int, dtype: torch.dtype) -> int:
@@ -86,7 +93,7 @@ def estimate_bytes(backend: str, batch: int, heads: int, tokens: int, head_dim: 
     return 2 * qkv  # fused kernels: the output plus per-block tiles, linear in tokens
 
 
-def _measure(backend: str, q, k, v, repeats: int, meter: CudaPeak | CpuPeak | None) -> tuple[float, int | None]:
+def _measure(backend: str, q, k, v, repeats: int, meter: Meter | None) -> tuple[float, int | None]:
     """Median seconds per call and the peak extra bytes of one call (None when it cannot be measured)."""
     cuda = q.device.type == "cuda"
 
@@ -121,7 +128,7 @@ def loglog_slope(xs: list[float], ys: list[float]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: AttentionBench) -> dict:
     """Run every case and return the report (what --json prints)."""
     device = pick_device(args.device)
     cuda = device.type == "cuda"
@@ -133,15 +140,11 @@ def run(args: argparse.Namespace) -> dict:
     if "reference" not in backends:
         backends = [*backends, "reference"]  # every ratio is against it
     if cuda:
-        name = torch.cuda.get_device_name(device)
         max_bytes = args.max_gb * 1e9 if args.max_gb is not None else 0.9 * torch.cuda.mem_get_info(device)[0]
-        known_peak = HOPPER_PEAK_FLOPS if re.search(r"H100|H200|GH200", name) else None
     else:
-        name = cpu_name()
         max_bytes = (args.max_gb if args.max_gb is not None else 6.0) * 1e9
-        known_peak = CPU_PEAK_FLOPS
-    peak_flops = args.peak_tflops * 1e12 if args.peak_tflops else known_peak
-    meter = CudaPeak() if cuda else CpuPeak.if_supported()
+    hardware = Hardware.of(device, dtype, args.peak_tflops)
+    meter = hardware.meter
     B, H, D = args.batch, args.heads, args.head_dim
 
     results = []
@@ -191,7 +194,7 @@ def run(args: argparse.Namespace) -> dict:
                 seconds=seconds,
                 peak_bytes=peak,
                 flops_per_s=flops / seconds,
-                utilisation=flops / seconds / peak_flops if peak_flops else None,
+                utilisation=flops / seconds / hardware.peak_flops if hardware.peak_flops else None,
             )
         ref = row["reference"]
         for case in row.values():
@@ -206,24 +209,14 @@ def run(args: argparse.Namespace) -> dict:
         ok = [c for c in results if c["backend"] == backend and c["status"] == "ok"]
         slopes[backend] = loglog_slope([c["tokens"] for c in ok], [c["peak_bytes"] for c in ok])
     return {
-        "benchmark": "attention",
-        "device": device.type,
-        "device_name": name,
-        "torch": torch.__version__,
-        "dtype": str(dtype).removeprefix("torch."),
+        **hardware.report_head("attention"),
         "batch": B,
         "heads": H,
         "head_dim": D,
         "repeats": args.repeats,
         "max_bytes": int(max_bytes),
-        "peak_flops": peak_flops,
-        "memory_method": (
-            "cuda.max_memory_allocated"
-            if cuda
-            else "linux VmHWM after malloc_trim"
-            if meter is not None
-            else "unavailable"
-        ),
+        "peak_flops": hardware.peak_flops,
+        "memory_method": hardware.memory_method,
         "results": results,
         "memory_slope": slopes,
     }

@@ -1,4 +1,4 @@
-"""What the benchmarks share: device peaks, CPU name, and peak-memory meters."""
+"""What the benchmarks share: device names and peaks, peak-memory meters, and how a benchmark reports."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import platform
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -18,6 +19,7 @@ from ..errors import SoraError
 
 CPU_PEAK_FLOPS = 190e9  # fp32 matmul, 2-core Zen 4 class box (ANCHORS.md)
 HOPPER_PEAK_FLOPS = 989e12  # H100 / H200 dense bf16
+DEVICES = ("auto", "cpu", "cuda")  # what a benchmark's --device takes
 
 
 def positive_int(text: str) -> int:
@@ -41,6 +43,8 @@ def cpu_name() -> str:
 class CudaPeak:
     """Peak bytes the caching allocator handed out during a block of code."""
 
+    METHOD = "cuda.max_memory_allocated"
+
     def start(self) -> None:
         torch.cuda.reset_peak_memory_stats()
         self._base = torch.cuda.memory_allocated()
@@ -55,6 +59,8 @@ class CpuPeak:
     torch has no allocator peak on the CPU. Before the block, freed heap memory is handed back to the
     OS (malloc_trim) and the kernel's high-water mark is reset to the current RSS (clear_refs 5), so
     VmHWM - VmRSS afterwards is the block's own peak, not the process's history."""
+
+    METHOD = "linux VmHWM after malloc_trim"
 
     @classmethod
     def if_supported(cls) -> CpuPeak | None:
@@ -79,6 +85,50 @@ class CpuPeak:
 
     def stop(self) -> int:
         return self.status("VmHWM") - self._base
+
+
+Meter = CudaPeak | CpuPeak
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What a benchmark's figures are measured on: the device and the dtype computed in, the device's name,
+    its peak FLOP/s for that dtype (None where that peak is not on file) and its peak-memory meter (None
+    where it has none)."""
+
+    device: torch.device
+    dtype: torch.dtype
+    name: str
+    peak_flops: float | None
+    meter: Meter | None
+
+    @classmethod
+    def of(cls, device: torch.device, dtype: torch.dtype, override_tflops: float | None = None) -> Hardware:
+        """`override_tflops` (--peak-tflops) stands in for the peak on file."""
+        cuda = device.type == "cuda"
+        name = torch.cuda.get_device_name(device) if cuda else cpu_name()
+        if override_tflops:
+            peak = override_tflops * 1e12
+        elif device.type == "cpu":
+            peak = CPU_PEAK_FLOPS  # fp32; bf16 is no faster on this CPU (ANCHORS.md)
+        else:  # fp32 peaks are not on file
+            peak = HOPPER_PEAK_FLOPS if re.search(r"H100|H200|GH200", name) and dtype == torch.bfloat16 else None
+        return cls(device, dtype, name, peak, CudaPeak() if cuda else CpuPeak.if_supported())
+
+    @property
+    def memory_method(self) -> str:
+        """How the meter measures, for a report."""
+        return self.meter.METHOD if self.meter is not None else "unavailable"
+
+    def report_head(self, benchmark: str) -> dict:
+        """What a benchmark's report starts with: which benchmark ran, on what, with which torch and dtype."""
+        return {
+            "benchmark": benchmark,
+            "device": self.device.type,
+            "device_name": self.name,
+            "torch": torch.__version__,
+            "dtype": str(self.dtype).removeprefix("torch."),
+        }
 
 
 def report_main(

@@ -59,7 +59,7 @@ from ..models.text import TEXT_ENCODERS, TextEmbedding
 from ..models.vae import VAE_PRESETS
 from ..pipeline.generate import generate
 from ..pipeline.sampling import PRECISIONS, SamplingSettings, autocast_dtype
-from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int, report_main
+from .common import DEVICES, CpuPeak, Hardware, positive_int, report_main
 
 DEFAULT_PROMPT = "a red circle moving left over a blue background"
 DEFAULT_DIT, DEFAULT_VAE = "S", "small"
@@ -126,7 +126,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cfg", type=float, default=5.0, help="guidance scale; 1 disables guidance (half the DiT batch)")
     p.add_argument("--sampler", choices=sorted(SAMPLERS), default=SORA.sampler)
     p.add_argument("--attention", choices=BACKENDS, default="auto")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument(
         "--precision",
         choices=sorted(PRECISIONS),
@@ -236,15 +236,6 @@ def _load_model(args, device: torch.device) -> tuple[SoraModel, dict]:
     return model, {"source": "untrained", "path": None, "untrained": True, "dit_preset": dit, "vae_preset": vae}
 
 
-def _peak_flops(device: torch.device, name: str, dtype: torch.dtype, override_tflops: float | None) -> float | None:
-    if override_tflops:
-        return override_tflops * 1e12
-    if device.type == "cpu":
-        return CPU_PEAK_FLOPS  # fp32; bf16 is no faster on this CPU (ANCHORS.md)
-    hopper = re.search(r"H100|H200|GH200", name)
-    return HOPPER_PEAK_FLOPS if hopper and dtype == torch.bfloat16 else None  # fp32 peaks are not on file
-
-
 @torch.no_grad()  # a decorator, not set_grad_enabled: run() is also called in-process by tests
 def run(args: argparse.Namespace) -> dict:
     """Load, warm up, time the renders and return the report (what --json prints)."""
@@ -253,6 +244,7 @@ def run(args: argparse.Namespace) -> dict:
     device = pick_device(args.device)
     cuda = device.type == "cuda"
     dtype = autocast_dtype(args.precision, device) or torch.float32
+    hardware = Hardware.of(device, dtype, args.peak_tflops)
     settings = SamplingSettings(
         steps=args.steps, cfg=args.cfg, sampler=args.sampler, attention=args.attention, precision=args.precision
     )
@@ -281,7 +273,7 @@ def run(args: argparse.Namespace) -> dict:
         t, h, w = module.token_grid(tuple(x.shape[2:]))
         calls.append((x.shape[0], t * h * w, context.shape[1]))
 
-    meter = CudaPeak() if cuda else CpuPeak.if_supported()
+    meter = hardware.meter
     hook = model.dit.register_forward_pre_hook(count_call, with_kwargs=True)
     try:
         with tempfile.TemporaryDirectory(prefix="sora-bench-") as tmp:
@@ -303,17 +295,11 @@ def run(args: argparse.Namespace) -> dict:
 
     median = sorted(runs, key=lambda r: r["end_to_end"])[(len(runs) - 1) // 2]
     flops = sum(dit_flops(model.dit, *c) for c in render_calls)
-    name = torch.cuda.get_device_name(device) if cuda else cpu_name()
-    peak_flops = _peak_flops(device, name, dtype, args.peak_tflops)
     flops_per_s = flops / median["sampling"]
     dit_params = sum(p.numel() for p in model.dit.parameters())
     cfg = model.dit.config
     return {
-        "benchmark": "render",
-        "device": device.type,
-        "device_name": name,
-        "torch": torch.__version__,
-        "dtype": str(dtype).removeprefix("torch."),
+        **hardware.report_head("render"),
         "cpu_threads": torch.get_num_threads(),
         "load_average_before": load_average,
         "model": {
@@ -352,8 +338,8 @@ def run(args: argparse.Namespace) -> dict:
         "dit_flops_per_step": flops / args.steps,
         "dit_flops_per_render": flops,
         "dit_flops_per_s": flops_per_s,
-        "peak_flops": peak_flops,
-        "utilisation": flops_per_s / peak_flops if peak_flops else None,
+        "peak_flops": hardware.peak_flops,
+        "utilisation": flops_per_s / hardware.peak_flops if hardware.peak_flops else None,
         "seconds": {
             "model_load": model_load,
             "text_encoder_load": text_encoder_load,
@@ -367,13 +353,7 @@ def run(args: argparse.Namespace) -> dict:
         "share": {s: median[s] / median["end_to_end"] for s in STAGES},
         "peak_bytes": {"render": peak, "process": process_peak},
         "command": time_render_command(args, Path(source["path"])) if args.command_runs and source["path"] else None,
-        "memory_method": (
-            "cuda.max_memory_allocated"
-            if cuda
-            else "linux VmHWM after malloc_trim"
-            if meter is not None
-            else "unavailable"
-        ),
+        "memory_method": hardware.memory_method,
     }
 
 

@@ -28,7 +28,7 @@ from ..io.device import pick_device
 from ..models.wan_dit import WAN_DIT_PRESETS, WanDiT
 from ..models.wan_dit_keys import diffusers_config, wan_to_diffusers
 from ..pipeline.budget import _dit_call
-from .common import CPU_PEAK_FLOPS, HOPPER_PEAK_FLOPS, CpuPeak, CudaPeak, cpu_name, positive_int
+from .common import CPU_PEAK_FLOPS, DEVICES, HOPPER_PEAK_FLOPS, Hardware, positive_int
 
 
 def parse_args(argv):
@@ -37,7 +37,7 @@ def parse_args(argv):
     p.add_argument("--size", default="832x480", help="video WIDTHxHEIGHT (default 832x480, Wan's 480p)")
     p.add_argument("--frames", type=positive_int, default=81, help="video frames, 1 + 4k (default 81)")
     p.add_argument("--layers", type=positive_int, default=None, help="run this many blocks (default: all)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto", help="auto: bf16 on CUDA, else fp32")
     p.add_argument("--repeats", type=positive_int, default=3)
     p.add_argument("--no-diffusers", action="store_true", help="time ours alone")
@@ -96,7 +96,7 @@ def run(args) -> dict:
     sigma = torch.tensor([0.7], device=device)
     _, flops = _dit_call(WanDiT, config, 1, latent, "sdpa")
     peak_flops = HOPPER_PEAK_FLOPS if device.type == "cuda" else CPU_PEAK_FLOPS
-    meter = CudaPeak() if device.type == "cuda" else CpuPeak.if_supported()
+    hardware = Hardware.of(device, dtype)
     tokens = latent[0] * (latent[1] // 2) * (latent[2] // 2)
     rows = {}
     with torch.inference_mode():
@@ -104,7 +104,7 @@ def run(args) -> dict:
         if twin is not None:
             runs["diffusers"] = lambda: twin(x, sigma * 1000, text, return_dict=False)[0]
         outputs = {}
-        for name, (seconds, peak, outputs[name]) in _time_alternating(runs, meter, args.repeats).items():
+        for name, (seconds, peak, outputs[name]) in _time_alternating(runs, hardware.meter, args.repeats).items():
             rows[name] = {
                 "seconds": seconds,
                 "peak_gib": None if peak is None else peak / 2**30,
@@ -112,7 +112,7 @@ def run(args) -> dict:
                 "of_peak": flops / seconds / peak_flops,
             }
     result = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        "device": hardware.name,
         "preset": args.preset,
         "layers": f"{config.num_layers} of {WAN_DIT_PRESETS[args.preset].num_layers}",
         "dtype": str(dtype).removeprefix("torch."),
