@@ -63,8 +63,8 @@ def psnr_per_frame(video: np.ndarray, reference: np.ndarray) -> list[float]:
     return [float(10 * np.log10(1.0 / max(m, 1e-10))) for m in mse]
 
 
-def _renderer(source: str, *, model_path, width, height, frames, steps, cfg, sampler, text, device) -> Callable:
-    """(recaption, seed) -> frames [T, H, W, 3] for the source."""
+def _renderer(source: str, settings: dict, *, model_path, device) -> Callable:
+    """(recaption, seed) -> frames [T, H, W, 3] for the source, rendered with the report's `settings`."""
     from ..world import label, render_scene
 
     if source == "world":
@@ -75,6 +75,7 @@ def _renderer(source: str, *, model_path, width, height, frames, steps, cfg, sam
     from ..pipeline.generate import check_request, decode_latent, encode_frames, generate
     from ..pipeline.sampling import SamplingSettings
 
+    width, height, frames = settings["width"], settings["height"], settings["frames"]
     path = Path(model_path) if model_path is not None else default_model_path()
     if source == "vae":  # a whole model or a VAE alone (vae.safetensors of `sora train vae`)
         import torch
@@ -94,10 +95,12 @@ def _renderer(source: str, *, model_path, width, height, frames, steps, cfg, sam
     text_encoder = load_text_encoder(model.text_encoder, device=model.device)
 
     def render(rc, seed):
-        settings = SamplingSettings(steps=steps, cfg=cfg, sampler=sampler, seed=seed)
-        prompt = label(rc.scene) if text == "label" and rc.scene is not None else rc.text
+        sampling = SamplingSettings(
+            steps=settings["steps"], cfg=settings["cfg"], sampler=settings["sampler"], seed=seed
+        )
+        prompt = label(rc.scene) if settings["text"] == "label" and rc.scene is not None else rc.text
         video = generate(
-            model, prompt, width=width, height=height, frames=frames, settings=settings, text_encoder=text_encoder
+            model, prompt, width=width, height=height, frames=frames, settings=sampling, text_encoder=text_encoder
         )
         return video.numpy()
 
@@ -190,18 +193,11 @@ def evaluate(
     if not prompts:
         raise SoraError("no prompts to evaluate")
     start = time.perf_counter()
-    render = _renderer(
-        source,
-        model_path=model_path,
-        width=width,
-        height=height,
-        frames=frames,
-        steps=steps,
-        cfg=cfg,
-        sampler=sampler,
-        text=text,
-        device=device,
-    )
+    # What every clip is rendered with, and what the report says it was rendered with.
+    settings = {"seeds": seeds, "width": width, "height": height, "frames": frames, "fps": fps}
+    if source in ("model", "untrained"):
+        settings |= {"steps": steps, "cfg": cfg, "sampler": sampler, "text": text}
+    render = _renderer(source, settings, model_path=model_path, device=device)
     rows, scores = [], []
     total = len(prompts) * seeds
     for i, p in enumerate(prompts):
@@ -233,9 +229,6 @@ def evaluate(
                 rows[-1]["psnr_per_frame"] = psnr_per_frame(video, render_scene(rc.scene))
             if progress is not None:
                 progress(len(scores), total)
-    settings = {"seeds": seeds, "width": width, "height": height, "frames": frames, "fps": fps}
-    if source in ("model", "untrained"):
-        settings |= {"steps": steps, "cfg": cfg, "sampler": sampler, "text": text}
     model = None
     if source != "world":
         from ..families.bundle import default_model_path
