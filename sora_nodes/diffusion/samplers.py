@@ -31,6 +31,16 @@ def _check_sigmas(sigmas: Tensor) -> list[float]:
     return s
 
 
+def _sigma_in(x: Tensor, sigma: float, sigmas: Tensor) -> Tensor:
+    # Keep the schedule's precision for the model's timestep, whatever dtype x runs in.
+    return torch.full((x.shape[0],), sigma, dtype=sigmas.dtype, device=x.device)  # [B]
+
+
+def _report(callback: Callback | None, x: Tensor, i: int, sigmas: Tensor, denoised: Tensor) -> None:
+    if callback is not None:
+        callback({"x": x, "i": i, "sigma": sigmas[i], "sigma_next": sigmas[i + 1], "denoised": denoised})
+
+
 class _Run:
     """What every sampler shares: the checked schedule, and the model called at it."""
 
@@ -43,16 +53,12 @@ class _Run:
 
     def denoise(self, x: Tensor, sigma: float) -> Tensor:
         """The model's x0 estimate at noise level `sigma` (a float of the schedule or between its entries)."""
-        # Keep the schedule's precision for the model's timestep, whatever dtype x runs in.
-        sigma_in = torch.full((x.shape[0],), sigma, dtype=self.sigmas.dtype, device=x.device)  # [B]
-        return self.model(x, sigma_in, **self.extra_args)
+        return self.model(x, _sigma_in(x, sigma, self.sigmas), **self.extra_args)
 
     def step(self, x: Tensor, i: int) -> Tensor:
         """Step i's model call at sigma_i, reported to the callback: x0_hat."""
         denoised = self.denoise(x, self.s[i])
-        if self.callback is not None:
-            sigmas = self.sigmas
-            self.callback({"x": x, "i": i, "sigma": sigmas[i], "sigma_next": sigmas[i + 1], "denoised": denoised})
+        _report(self.callback, x, i, self.sigmas, denoised)
         return denoised
 
 
