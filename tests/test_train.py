@@ -275,6 +275,22 @@ def test_an_arm_warm_starts_from_a_trained_model_with_its_new_modules_at_their_i
         warm_start_from(trained, other, make_ema(other, 0.998))
 
 
+def test_a_config_field_added_since_a_run_was_saved_does_not_stop_it_continuing():
+    import json
+
+    from sora_nodes.models.config import config_to_json
+    from sora_nodes.train.run_state import changed_settings
+
+    now = {"kind": "dit", "config": config_to_json(dit_preset("shapes4-pos")), "lr": 1e-3, "steps": 24000}
+    older = json.loads(now["config"])
+    older.pop("output_refiner")  # what a run saved before the field existed recorded
+    saved = now | {"config": json.dumps(older), "steps": 12000}
+    assert changed_settings(saved, now) == {}  # the new field at its default, and a longer schedule
+    assert set(changed_settings(saved | {"lr": 5e-4}, now)) == {"lr"}
+    refined = json.loads(now["config"]) | {"output_refiner": 64}
+    assert set(changed_settings(saved, now | {"config": json.dumps(refined)})) == {"config"}
+
+
 def test_salience_weighs_an_object_above_its_textured_backdrop():
     from sora_nodes.train.vae_trainer import salience
 

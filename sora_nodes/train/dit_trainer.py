@@ -33,9 +33,9 @@ from .condition_masks import random_condition_masks
 from .latent_cache import CACHE_FILE, BucketLatents, build_cache, load_cache, save_cache
 from .learning_curve import record_point, score_checkpoint
 from .run_state import (
-    CONTINUABLE,
     PRECISION_FLAG,
     autocast_dtype_for_training,
+    changed_settings,
     load_state,
     make_ema,
     save_loss_curve,
@@ -292,7 +292,7 @@ def init_from_model(path: str | Path, dit: DiT, ema, meta: dict) -> int:
     """Load a trained model's DiT into `dit` and its EMA; returns the step the model was saved at."""
     networks, file_meta = load_checkpoint(path, {"dit": ARCHITECTURES["dit"]})
     training = json.loads(file_meta.get("training", "{}"))
-    changed = {k: (training.get(k), v) for k, v in meta.items() if k not in CONTINUABLE and training.get(k) != v}
+    changed = changed_settings(training, meta)
     if changed or "steps_done" not in training:
         detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items()) or "no steps_done"
         raise SoraError(f"--init-from {path} was trained with other settings ({detail}); use the same settings")

@@ -10,6 +10,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from ..errors import SoraError
 from ..flags import flag
 from ..io.atomic import atomic_path
+from ..models.config import config_from_json
+from ..models.dit import DiTConfig
+from ..models.vae import VAEConfig
 
 STATE_FILE = "state.pt"
 # `--precision` of both trainers
@@ -17,6 +20,22 @@ PRECISION_FLAG = flag("auto: bf16 autocast on CUDA (and AMX CPUs), fp32 elsewher
 # settings a run may change when it continues: the schedule length, where it stops, how often it
 # saves and scores; the vae entry is a path, and the VAE's recipe is compared instead
 CONTINUABLE = ("steps", "stop_after", "save_every", "eval_every", "eval_prompts", "vae", "cpu_minutes")
+CONFIGS = {"dit": DiTConfig, "vae": VAEConfig}
+
+
+def changed_settings(saved: dict, meta: dict) -> dict:
+    """{setting: (saved, now)} for what a run may not change when it continues. Only settings the saved run
+    recorded count, and network configs compare as configs, so a field added since at its default is no change."""
+
+    def comparable(key, value):
+        kind = CONFIGS.get(meta.get("kind"))
+        return config_from_json(kind, value) if key == "config" and kind is not None else value
+
+    return {
+        k: (saved[k], v)
+        for k, v in meta.items()
+        if k in saved and k not in CONTINUABLE and comparable(k, saved[k]) != comparable(k, v)
+    }
 
 
 def make_ema(model: nn.Module, decay: float) -> AveragedModel:
@@ -50,9 +69,7 @@ def load_state(out_dir: Path, *, model, ema, optimizer, meta: dict) -> tuple[int
         raise SoraError(f"--resume: no {STATE_FILE} in {out_dir}; start without --resume first")
     state = torch.load(path, map_location="cpu", weights_only=True)
     saved = json.loads(state["meta"])
-    changed = {
-        k: (saved.get(k), v) for k, v in meta.items() if k in saved and saved.get(k) != v and k not in CONTINUABLE
-    }
+    changed = changed_settings(saved, meta)
     if changed:
         detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
         raise SoraError(
