@@ -20,13 +20,14 @@ DEVICE=${DEVICE:-auto}
 SHIPPED=${SHIPPED:-models/sora/sora-default.safetensors}
 VAE_STEPS=${VAE_STEPS:-1800}
 VAE_LONG_STEPS=${VAE_LONG_STEPS:-700}
-DIT_STEPS=${DIT_STEPS:-12000}
+DIT_STEPS=${DIT_STEPS:-24000}  # shipped at step 12000 of a 12000-step schedule; continuing under 24000
 DIT_STOP=${DIT_STOP:-$DIT_STEPS}
 VAE_ARGS=(--preset shapes4 --batch 8 --crop 32 --crop-candidates 4 --gradient-weight 1.0 --first-frame-weight 2.0
           --device "$DEVICE")
 DIT_ARGS=(--preset shapes4-pos --batch 16 --lr 1e-3 --dataset-size 4800 --label-rate 0.2 --eval-every 1000
           --device "$DEVICE")
 resume() { [ -f "$1/state.pt" ] && echo --resume || true; }
+steps_of() { .venv/bin/python -c "import json,sys; from sora_nodes.families.checkpoint import read_metadata; print(json.loads(read_metadata(sys.argv[1])['training'])['steps_done'])" "$1"; }
 # exit 0 when the shipped checkpoint was made by this recipe (its DiT and VAE are the v3 presets)
 shipped_is_v3() {
     [ -f "$SHIPPED" ] && .venv/bin/python - "$SHIPPED" <<'PY'
@@ -50,7 +51,7 @@ if [ ! -f "$VAE" ] && [ ! -f "$RUN/vae/state.pt" ] && [ -f "$COMMITTED_VAE" ]; t
 elif [ ! -f "$VAE" ] && [ ! -f "$RUN/vae/state.pt" ] && shipped_is_v3; then
     VAE="$SHIPPED"  # the shipped checkpoint carries the VAE this recipe trained
     echo "VAE: using the one in $SHIPPED"
-elif [ ! -f "$VAE" ] || [ "$(.venv/bin/python -c "import json,sys; from sora_nodes.families.checkpoint import read_metadata; print(json.loads(read_metadata(sys.argv[1])['training'])['steps_done'])" "$VAE")" -lt $((VAE_STEPS + VAE_LONG_STEPS)) ]; then
+elif [ ! -f "$VAE" ] || [ "$(steps_of "$VAE")" -lt $((VAE_STEPS + VAE_LONG_STEPS)) ]; then
     # 9-frame clips first (cheap), then 17-frame ones so the causal decoder stays sharp to the end
     .venv/bin/sora train vae --out "$RUN/vae" --steps "$VAE_STEPS" "${VAE_ARGS[@]}" $(resume "$RUN/vae")
     .venv/bin/sora train vae --out "$RUN/vae" --steps $((VAE_STEPS + VAE_LONG_STEPS)) "${VAE_ARGS[@]}" \
@@ -61,10 +62,10 @@ START=()
 COMMITTED_DIT=models/training/dit-v3.safetensors  # this recipe's DiT as far as it has trained (resume point)
 if [ -f "$RUN/dit/state.pt" ]; then
     START=(--resume)
+elif [ -f "$COMMITTED_DIT" ] && { ! shipped_is_v3 || [ "$(steps_of "$COMMITTED_DIT")" -gt "$(steps_of "$SHIPPED")" ]; }; then
+    START=(--init-from "$COMMITTED_DIT")  # the run has gone on past the shipped model
 elif shipped_is_v3; then
     START=(--init-from "$SHIPPED")
-elif [ -f "$COMMITTED_DIT" ]; then
-    START=(--init-from "$COMMITTED_DIT")
 fi
 .venv/bin/sora train dit --out "$RUN/dit" --vae "$VAE" --steps "$DIT_STEPS" --stop-after "$DIT_STOP" \
     "${DIT_ARGS[@]}" "${START[@]}"

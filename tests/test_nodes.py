@@ -231,8 +231,9 @@ def test_preview_projection_tracks_the_decoded_colours(loaded):
 
     frames = torch.from_numpy(make_clip(99, width=64, height=64, frames=17).frames).float() / 255
     latent = encode_frames(loaded[1], frames)
-    preview = preview_image(latent, latent_rgb(loaded[1])).astype(float)  # [64, 64, 3]
-    truth = frames[latent.shape[2] // 2 * 4].numpy() * 255
+    vae = loaded[1]
+    preview = preview_image(latent, latent_rgb(vae), scale=vae.config.spatial_factor).astype(float)  # [64, 64, 3]
+    truth = frames[latent.shape[2] // 2 * vae.config.temporal_factor].numpy() * 255
     # Linear in the latent, so only roughly right (about 20/255 on average), but far better than grey.
     assert np.abs(preview - truth).mean() < 0.6 * np.abs(128 - truth).mean()
 
@@ -264,8 +265,9 @@ def test_sampler_refuses_an_empty_positive_prompt(loaded, prompts, host):
 
 
 def test_sampler_refuses_a_latent_of_another_model(loaded, prompts, host):
-    wrong = {"samples": torch.zeros(1, 4, 5, 8, 8)}
-    with pytest.raises(ShapeError, match="4 channels but this model uses 16"):
+    channels = loaded[0].vae.config.latent_channels
+    wrong = {"samples": torch.zeros(1, channels + 4, 5, 8, 8)}
+    with pytest.raises(ShapeError, match=f"{channels + 4} channels but this model uses {channels}"):
         sample(loaded, prompts, wrong)
 
 

@@ -90,11 +90,11 @@ class SoraSampler(SoraNode):
         plan = latent.get("sora_long")
         total = check_sampling(model, positive, samples.shape, settings, plan)
         host = current_host()
-        bar, projection = host.progress(total), latent_rgb(model.vae)
+        bar, projection, scale = host.progress(total), latent_rgb(model.vae), model.vae.config.spatial_factor
         host.check_interrupted()
 
         def report(step):  # k-diffusion callback: step["denoised"] is the current x0 estimate
-            bar.update(step["i"] + 1, preview_image(step["denoised"], projection))
+            bar.update(step["i"] + 1, preview_image(step["denoised"], projection, scale=scale))
 
         condition = latent.get("sora_cond")
         out = sample_video(

@@ -49,8 +49,9 @@ def latent_rgb(vae: VideoVAE) -> torch.Tensor:
     return _fitted[vae]
 
 
-def preview_image(latent: torch.Tensor, projection: torch.Tensor, *, scale: int = 8) -> np.ndarray:
-    """The middle latent frame of item 0 of [B, C, T', H', W'] as RGB uint8 [H' * scale, W' * scale, 3]."""
+def preview_image(latent: torch.Tensor, projection: torch.Tensor, *, scale: int) -> np.ndarray:
+    """The middle latent frame of item 0 of [B, C, T', H', W'] as RGB uint8 [H' * scale, W' * scale, 3];
+    `scale` is the VAE's spatial factor, so the preview has the render's size."""
     cells = latent[0, :, latent.shape[2] // 2].float().cpu()  # [C, H', W']
     rgb = torch.einsum("chw,cd->dhw", cells, projection[:-1]) + projection[-1, :, None, None]  # [3, H', W']
     rgb = F.interpolate(rgb[None], scale_factor=scale, mode="bilinear", align_corners=False)[0]
