@@ -1,8 +1,10 @@
 """A real ComfyUI server with this pack loaded, for the host tests (server and browser).
 
 ComfyUI is found through $COMFYUI_DIR, else ~/ComfyUI, and run with $COMFYUI_PYTHON, else this
-interpreter. Without it the tests skip: CI has no ComfyUI. Nothing here imports ComfyUI; the
-server is a child process and everything goes through its HTTP and WebSocket API.
+interpreter; $COMFYUI_FRONTEND_ROOT serves another frontend (the `static` folder of a
+comfyui-frontend-package wheel) instead of the one the server's requirements pin. Without ComfyUI the
+tests skip: CI has no ComfyUI. Nothing here imports ComfyUI; the server is a child process and
+everything goes through its HTTP and WebSocket API.
 
 Two ways a user installs the pack, both started here:
 - "link": the repository linked into a custom_nodes folder (its root __init__.py is the entry);
@@ -205,7 +207,8 @@ def _needs_stub(python: str) -> bool:
 
 
 def start_server(comfy: Path, mode: str, root: Path) -> ComfyServer:
-    """Start ComfyUI with the pack in `mode` ("link" or "base"), its folders under `root`; wait until it answers."""
+    """Start ComfyUI with the pack in `mode` ("link" or "base"; "bare" is ComfyUI without the pack, the
+    baseline of what the host does on its own), its folders under `root`; wait until it answers."""
     folders = {name: root / name for name in ("output", "input", "user", "temp")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
@@ -213,16 +216,19 @@ def start_server(comfy: Path, mode: str, root: Path) -> ComfyServer:
     port = free_port()
     command = [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port)]
     command += ["--database-url", "sqlite:///:memory:"]  # keeps the checkout's user/ folder untouched
+    if os.environ.get("COMFYUI_FRONTEND_ROOT"):  # another frontend's static folder, e.g. a newer package's
+        command += ["--front-end-root", os.environ["COMFYUI_FRONTEND_ROOT"]]
     for name, folder in folders.items():
         command += [f"--{name}-directory", str(folder)]
     # A first-time user gets the template browser over the canvas; the browser test is a returning one.
     settings = folders["user"] / "default" / "comfy.settings.json"
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps({"Comfy.TutorialCompleted": True}))
-    if mode == "link":
+    if mode in ("link", "bare"):
         custom_nodes = root / "custom_nodes"
         custom_nodes.mkdir(exist_ok=True)
-        (custom_nodes / PACK_DIR_NAME).symlink_to(REPO, target_is_directory=True)
+        if mode == "link":
+            (custom_nodes / PACK_DIR_NAME).symlink_to(REPO, target_is_directory=True)
         config = root / "extra_model_paths.yaml"
         # ComfyUI's own model folders, empty until a test puts (tiny Wan) files in them
         models = {name: root / "models" / name for name in ("diffusion_models", "vae", "text_encoders")}
@@ -235,7 +241,7 @@ def start_server(comfy: Path, mode: str, root: Path) -> ComfyServer:
     elif mode == "base":
         command += ["--base-directory", str(REPO)]
     else:
-        raise ValueError(f"mode must be 'link' or 'base', got {mode!r}")
+        raise ValueError(f"mode must be 'link', 'base' or 'bare', got {mode!r}")
     env = dict(os.environ, PYTHONUNBUFFERED="1")  # the tests read the log while the server runs
     if _needs_stub(python):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(STUB), env.get("PYTHONPATH")]))
@@ -247,7 +253,8 @@ def start_server(comfy: Path, mode: str, root: Path) -> ComfyServer:
     server = ComfyServer(mode, f"http://127.0.0.1:{port}", process, log_path, **folders)
     try:
         _wait_ready(server)
-        _check_pack_imported(server)
+        if mode != "bare":
+            _check_pack_imported(server)
     except BaseException:
         server.stop()
         raise
@@ -356,6 +363,7 @@ def frontend(server: ComfyServer, width: int = 1600, height: int = 1000):
             page.on("console", lambda m: console.append(f"[{m.type}] {m.text}"))
             page.on("pageerror", lambda e: console.append(f"[pageerror] {e}"))
             page.on("requestfailed", lambda r: console.append(f"[requestfailed] {r.url} {r.failure}"))
+            page.on("response", lambda r: r.status >= 400 and console.append(f"[http {r.status}] {r.url}"))
             page.goto(server.url)
             page.wait_for_function("() => window.app?.graph && window.app.canvas", timeout=120_000)
             yield page, console

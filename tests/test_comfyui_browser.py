@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from comfyui_host import ComfyServer, artifacts_dir, frontend, overlaps, require_browser, shared_server
+from comfyui_host import PACK_DIR_NAME, ComfyServer, artifacts_dir, frontend, overlaps, require_browser, shared_server
 
 WORKFLOW = Path(__file__).resolve().parent.parent / "workflows" / "text_to_video.json"
 TIMEOUT_MS = 300_000  # a cold render loads the model and MiniLM first
@@ -96,6 +96,53 @@ def test_user_loads_the_workflow_runs_it_and_the_video_plays(server):
     assert (loaded["width"], loaded["height"]) == (64, 64)
     assert playing["readyState"] >= 2 and not playing["paused"] and playing["time"] > 0, playing
     assert not schema_alerts, f"the frontend flagged {WORKFLOW.name} on opening: {schema_alerts}"
+
+
+# The card of a template shows a loaded picture (the frontend fetches it into a blob: URL when the card
+# scrolls into view, and names the <img> after the template).
+THUMBNAIL_SHOWN = """(name) => [...document.querySelectorAll('img')]
+    .some(img => img.alt === name && img.complete && img.naturalWidth > 0)"""
+# Scrolls the card of a template into view: its <img> stays hidden until its picture has loaded, so the
+# nearest shown ancestor (the card) is what scrolls.
+SCROLL_TO_CARD = """(name) => {
+    let card = document.querySelector(`img[alt="${name}"]`);
+    while (card && card.offsetParent === null) card = card.parentElement;
+    card?.scrollIntoView({block: 'center'});
+    return Boolean(card);
+}"""
+LATE_LOAD_MS = 5000  # the frontend's first load goes on making requests (settings, templates, queue) this long
+
+
+def load_problems(server: ComfyServer) -> set[str]:
+    """Page errors and failed HTTP requests while the frontend opens, the server's address left out."""
+    with frontend(server) as (page, console):
+        page.wait_for_timeout(LATE_LOAD_MS)
+        return {line.replace(server.url, "") for line in console if line.startswith(("[pageerror]", "[http "))}
+
+
+def test_the_pack_adds_no_page_error_or_failed_request_when_the_frontend_opens(server, request):
+    """ComfyUI without the pack is the baseline: the frontend's own errors (one in 1.27.10's settings code, 404s
+    for user.css and unsaved user data) are there either way; the pack may add none."""
+    bare = load_problems(shared_server(request, "bare"))
+    added = load_problems(server) - bare
+    assert not added, f"with the pack loaded the frontend also reports: {sorted(added)} (without it: {sorted(bare)})"
+
+
+def test_the_template_browser_shows_every_shipped_workflow_with_its_thumbnail(server):
+    names = sorted(path.stem for path in WORKFLOW.parent.glob("*.json"))
+    with frontend(server) as (page, console):
+        try:
+            page.evaluate("() => app.extensionManager.command.execute('Comfy.BrowseTemplates')")
+            page.get_by_text(PACK_DIR_NAME, exact=True).first.click()  # the pack's category, under Custom Nodes
+            for name in names:  # as a user scrolls down the cards
+                assert page.evaluate(SCROLL_TO_CARD, name), f"no card for {name} in the pack's templates"
+                page.wait_for_function(THUMBNAIL_SHOWN, arg=name, timeout=30_000)
+            page.screenshot(path=str(artifacts_dir() / "browser-templates.png"))
+        except Exception as error:
+            page.screenshot(path=str(artifacts_dir() / "browser-templates-failed.png"))
+            pytest.fail(f"{type(error).__name__}: {error}\n--- browser console ---\n" + "\n".join(console[-80:]))
+    ours = f"/workflow_templates/{PACK_DIR_NAME}/"
+    assert not [line for line in console if line.startswith("[http ") and ours in line], console
 
 
 @pytest.mark.parametrize("path", sorted(WORKFLOW.parent.glob("*.json")), ids=lambda p: p.stem)

@@ -326,6 +326,9 @@ def test_every_example_workflow_is_a_template(request, mode):
         served = server.get(f"/api/workflow_templates/{PACK_DIR_NAME}/{name}.json")
         assert served.status_code == 200, name
         assert served.json() == load_json(WORKFLOWS / f"{name}.json")
+        thumbnail = server.get(f"/api/workflow_templates/{PACK_DIR_NAME}/{name}.jpg")  # where the browser looks
+        assert thumbnail.status_code == 200 and thumbnail.headers["Content-Type"] == "image/jpeg", name
+        assert thumbnail.content == (WORKFLOWS / f"{name}.jpg").read_bytes(), name
 
 
 def test_a_rejected_prompt_stops_the_run_at_the_safety_node_and_writes_nothing(server):

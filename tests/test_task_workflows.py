@@ -2,11 +2,13 @@
 
 Each writes one MP4 of the expected length; the frames a task keeps (the source clip, the start image,
 the pixels outside the inpaint box) come back within H.264 noise, and the frames it adds are new.
-Also: the sample inputs are what scripts/make_sample_inputs.py makes, and SoraLoadVideo reads still images.
+Also: the sample inputs are what scripts/make_sample_inputs.py makes, SoraLoadVideo reads still images, and
+each workflow's template thumbnail shows frames of its render as scripts/make_thumbnails.py makes it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -79,6 +81,32 @@ def test_every_shipped_workflow_has_both_formats_and_a_known_output():
             for node in json.loads(ui_file(name).read_text())["nodes"]
         }
         assert titles == ui_titles, f"{name}: the UI twin's titles differ; export it again"
+
+
+def _thumbnails_script():
+    spec = importlib.util.spec_from_file_location("make_thumbnails", ROOT / "scripts" / "make_thumbnails.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", sorted(OUTPUT_FRAMES))
+def test_every_template_has_a_thumbnail_of_its_own_render(render, name):
+    """The template browser shows workflows/NAME.jpg: it must be there, and be what the workflow renders today."""
+    script = _thumbnails_script()
+    path = WORKFLOWS / f"{name}.jpg"
+    assert path.is_file(), f"{path.name} is missing: run scripts/make_thumbnails.py {name}"
+    shipped = path.read_bytes()
+    made_from = json.loads(script.read_comment(shipped) or "{}")
+    assert made_from == script.provenance(name), (
+        f"{path.name} shows an older {name} or model: run scripts/make_thumbnails.py {name}"
+    )
+    expected = cv2.imdecode(np.frombuffer(script.thumbnail(render(name)), np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(shipped, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == expected.shape and max(image.shape[:2]) == script.LONG_SIDE, image.shape
+    mse = ((image.astype(np.float64) - expected) ** 2).mean()
+    assert 10 * np.log10(255**2 / max(mse, 1e-10)) > 30, f"{path.name} does not show {name}'s render of today"
+    assert image.std() > 8, f"{path.name} is nearly flat: the render it shows is empty"
 
 
 def test_sample_inputs_are_small_and_what_the_script_makes(tmp_path):

@@ -481,39 +481,89 @@ FRONTEND_EDITS = {
 }
 
 
+# The frontend gives a node with a video upload widget (SoraLoadVideo) a <video> preview once its file has
+# loaded in the page, as a DOM widget named "video-preview". The widget is left out of the saved workflow
+# (serialize = false) but not out of the queued prompt, where it is the input 'video-preview': ''. It is
+# not an input of the node, ComfyUI ignores inputs a node does not declare, and whether it is there depends
+# on whether the page has loaded the file yet, so ui_to_api does not make it up; the comparison drops it.
+UI_ONLY_INPUTS = {"video-preview": ""}
+QUEUE = "async () => { const r = await app.graphToPrompt(); return {workflow: r.workflow, output: r.output}; }"
+# Every SoraLoadVideo of an .mp4 shows its preview (a still image, which it also reads, gets none).
+PREVIEWS_LOADED = """() => app.graph._nodes
+    .filter(n => n.type === 'SoraLoadVideo' && /\\.mp4$/.test(n.widgets[0].value))
+    .every(n => n.widgets.some(w => w.name === 'video-preview'))"""
+
+
+def without_ui_only_inputs(api: dict, mapping: dict) -> tuple[dict, set[tuple[str, str]]]:
+    """The prompt without inputs its node classes do not declare, and the (class, input, value) dropped."""
+    kept, dropped = copy.deepcopy(api), set()
+    for node in kept.values():
+        declared = set(input_specs(mapping[node["class_type"]]))
+        for name in set(node["inputs"]) - declared:
+            dropped.add((node["class_type"], name, json.dumps(node["inputs"].pop(name))))
+    return kept, dropped
+
+
+def assert_converts_as_queued(queued: dict, mapping: dict, name: str = "") -> set:
+    """ui_to_api of the frontend's saved workflow is the prompt it queued, less the UI-only inputs it added."""
+    output, dropped = without_ui_only_inputs(queued["output"], mapping)
+    unexpected = {d for d in dropped if d[1] not in UI_ONLY_INPUTS or json.loads(d[2]) != UI_ONLY_INPUTS[d[1]]}
+    assert not unexpected, f"{name}: the frontend queued inputs the nodes do not declare: {unexpected}"
+    assert strip_meta(ui_to_api(queued["workflow"], mapping, name)) == strip_meta(output), name
+    return dropped
+
+
 def test_conversion_matches_what_the_real_frontend_queues(request):
-    """The frontend's own graphToPrompt is the reference for ui_to_api; skips without ComfyUI and Chromium."""
+    """The frontend's own graphToPrompt is the reference for ui_to_api, with the task workflows' input files
+    absent and then present (when the page previews them); skips without ComfyUI and Chromium."""
+    import shutil
+
     import torch
-    from comfyui_host import frontend, require_browser, shared_server
+    from comfyui_host import frontend, provide_sample_inputs, require_browser, shared_server
 
     from sora_nodes.graph.host import HeadlessHost, use_host
     from sora_nodes.io.video import write_video
 
-    server = shared_server(request, "link")
+    server = shared_server(request, "link", "frontend-conversion")  # its own input folder, whatever ran before
     require_browser()
-    write_video(server.input / "xcheck_clip.mp4", torch.rand(5, 32, 48, 3), 6.0)
-    loader = {
-        "1": {"class_type": "SoraLoadVideo", "inputs": {"video": "xcheck_clip.mp4"}},
-        "2": {
-            "class_type": "SoraSaveVideo",
-            "inputs": {"frames": ["1", 0], "fps": ["1", 1], "filename_prefix": "copy", "format": "video/h264-mp4"},
-        },
-    }
-    queue = "async () => { const r = await app.graphToPrompt(); return {workflow: r.workflow, output: r.output}; }"
+    mapping = real_mapping()
+    shutil.rmtree(server.input)
+    server.input.mkdir()
     cases = [(f"{path.name}, {edit}", path, js) for path in UI_FILES for edit, js in FRONTEND_EDITS.items()]
     with frontend(server) as (page, _), use_host(HeadlessHost(input=server.input, output=server.output)):
         page.evaluate(BY_TYPE)
-        for name, path, js in cases:
-            page.evaluate("async (g) => { await app.loadGraphData(g); }", load_workflow(path))
-            if js:
-                page.evaluate(js)
-            queued = page.evaluate(queue)
-            assert strip_meta(ui_to_api(queued["workflow"], real_mapping(), name)) == strip_meta(queued["output"]), name
+
+        def check_all(inputs_present: bool) -> set:
+            dropped = set()
+            for name, path, js in cases:
+                page.evaluate("async (g) => { await app.loadGraphData(g); }", load_workflow(path))
+                if inputs_present:
+                    page.wait_for_function(PREVIEWS_LOADED, timeout=30_000)
+                if js:
+                    page.evaluate(js)
+                dropped |= assert_converts_as_queued(page.evaluate(QUEUE), mapping, name)
+            return dropped
+
+        assert check_all(inputs_present=False) == set()
+        provide_sample_inputs(server)
+        assert check_all(inputs_present=True) == {("SoraLoadVideo", "video-preview", '""')}
+
+        write_video(server.input / "xcheck_clip.mp4", torch.rand(5, 32, 48, 3), 6.0)
+        loader = {
+            "1": {"class_type": "SoraLoadVideo", "inputs": {"video": "xcheck_clip.mp4"}},
+            "2": {
+                "class_type": "SoraSaveVideo",
+                "inputs": {"frames": ["1", 0], "fps": ["1", 1], "filename_prefix": "copy", "format": "video/h264-mp4"},
+            },
+        }
         page.evaluate("async ([api, name]) => await app.loadApiJson(api, name)", [loader, "loader"])
-        queued = page.evaluate(queue)
-        saved = {n["type"]: n for n in queued["workflow"]["nodes"]}
-        assert saved["SoraLoadVideo"]["widgets_values"] == ["xcheck_clip.mp4", "image"]  # the upload button's slot
-        assert strip_meta(ui_to_api(queued["workflow"], real_mapping())) == strip_meta(queued["output"])
+        page.wait_for_function(PREVIEWS_LOADED, timeout=30_000)
+        queued = page.evaluate(QUEUE)
+    saved = {n["type"]: n for n in queued["workflow"]["nodes"]}
+    assert saved["SoraLoadVideo"]["widgets_values"] == ["xcheck_clip.mp4", "image"]  # the upload button's slot
+    assert assert_converts_as_queued(queued, mapping) == {("SoraLoadVideo", "video-preview", '""')}
+    run = server.run(queued["output"], queued["workflow"])  # the server runs the prompt, UI-only input and all
+    assert run.ended_with == "execution_success", run.messages[-3:]
 
 
 def test_the_wan_workflows_are_what_the_real_frontend_queues(request):
@@ -532,15 +582,14 @@ def test_the_wan_workflows_are_what_the_real_frontend_queues(request):
     def default(spec):
         return spec.options.get("default", spec.choices[0] if spec.choices else None)
 
-    queue = "async () => { const r = await app.graphToPrompt(); return {workflow: r.workflow, output: r.output}; }"
     mapping = real_mapping()
     with frontend(server) as (page, _), use_host(HeadlessHost(weights=server.output.parent / "models")):
         for path in sorted((WORKFLOWS / "wan").glob("*.json")):
             page.evaluate("async (g) => { await app.loadGraphData(g); }", load_workflow(path))
-            queued = page.evaluate(queue)
-            assert strip_meta(ui_to_api(queued["workflow"], mapping, path.name)) == strip_meta(queued["output"])
+            queued = page.evaluate(QUEUE)
+            assert_converts_as_queued(queued, mapping, path.name)
             twin = strip_meta(load_workflow(WORKFLOWS / "wan" / "api" / path.name))
-            got = strip_meta(queued["output"])
+            got = strip_meta(without_ui_only_inputs(queued["output"], mapping)[0])
             assert got.keys() == twin.keys(), path.name
             for node_id, node in got.items():
                 specs = input_specs(mapping[node["class_type"]])
