@@ -39,11 +39,11 @@ def rank_env(rank: int, world: int, port: int, **extra) -> dict[str, str]:
     return env
 
 
-def launch_ranks(world: int, argv: list[str], *, timeout: float, cwd=None, env_for=None) -> list[tuple[int, str]]:
-    """Start `world` processes of `python argv...` as the ranks of one gloo world; wait for all of them at most
-    `timeout` seconds (then kill them) and return each one's (exit status, stderr). `env_for(rank)` adds variables."""
+def start_ranks(world: int, argv: list[str], *, cwd=None, env_for=None, ranks=None) -> list[subprocess.Popen]:
+    """Start processes of `python argv...` as the ranks (all, or `ranks`) of one gloo world of `world` ranks;
+    `env_for(rank)` adds variables."""
     port = free_port()
-    procs = [
+    return [
         subprocess.Popen(
             [sys.executable, *argv],
             cwd=cwd or ROOT,
@@ -51,9 +51,19 @@ def launch_ranks(world: int, argv: list[str], *, timeout: float, cwd=None, env_f
             stderr=subprocess.PIPE,
             text=True,
             env=rank_env(rank, world, port, **(env_for(rank) if env_for else {})),
-        )  # fmt: skip
-        for rank in range(world)
+        )
+        for rank in (range(world) if ranks is None else ranks)
     ]
+
+
+def launch_ranks(world: int, argv: list[str], *, timeout: float, **options) -> list[tuple[int, str]]:
+    """`start_ranks`, then `wait_ranks`."""
+    return wait_ranks(start_ranks(world, argv, **options), timeout)
+
+
+def wait_ranks(procs: list[subprocess.Popen], timeout: float) -> list[tuple[int, str]]:
+    """Wait for every process at most `timeout` seconds in all (then kill them all and fail); return each one's
+    (exit status, stderr)."""
     deadline = time.monotonic() + timeout
     results = []
     for proc in procs:
