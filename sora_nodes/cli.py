@@ -405,9 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
     init.set_defaults(func=cmd_init_checkpoint)
 
     bench = sub.add_parser(
-        "bench", help="benchmarks: sora bench attention|render|wan-dit|watermark|train-precision [--json] ..."
+        "bench",
+        help="benchmarks: sora bench attention|render|wan-dit|watermark|train-precision|parallel|step-cache ...",
     )
-    bench.add_argument("what", choices=("attention", "render", "wan-dit", "watermark", "train-precision"))
+    bench.add_argument(
+        "what", choices=("attention", "render", "wan-dit", "watermark", "train-precision", "parallel", "step-cache")
+    )
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
 
