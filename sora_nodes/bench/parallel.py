@@ -9,8 +9,9 @@ thing under that mode. Reported per run: seconds per step (the median after one 
 all_to_all moved per step summed over ranks against the theory 4*B*N*D*(P-1)/P per attention layer (Ulysses'
 degree P, B the batch one ulysses group runs, N tokens, D the width, 4-byte fp32 elements), the speed-up over
 one process, and each rank's largest difference from the one-process latent. Every process, the one-process
-run's included, gets one thread: a rank stands for one device, as one GPU per rank on a GPU machine. On this 2-core CPU the collectives cost
-more than they save; the figures to expect on GPUs are the anchors' (README, "Parallel sampling").
+run's included, gets one thread: a rank stands for one device, as one GPU per rank on a GPU machine. On this
+2-core CPU the collectives cost more than they save; the figures to expect on GPUs are the anchors'
+(README, "Parallel sampling").
 """
 
 from __future__ import annotations
