@@ -36,12 +36,13 @@ def step_cache(
     threshold: float,
     *,
     sigmas: Tensor | None = None,
-    warmup: int = WARMUP_CALLS,
+    warmup: int | None = None,
 ) -> Callable[..., Tensor]:
     """`model` with step caching at `threshold` (0: every call runs the model). `sigmas` is the schedule, so
     its last step is never skipped. The wrapper's `stats` counts {"calls", "forwards", "skipped"}."""
     if threshold < 0:
         raise ValueError(f"the step cache threshold must be >= 0 (0 = off), got {threshold}")
+    warmup = WARMUP_CALLS if warmup is None else warmup
     positive = [s for s in (sigmas.tolist() if sigmas is not None else []) if s > 0]
     last_sigma = min(positive) if positive else None
     state: dict[str, Any] = {"x": None, "v": None, "prev": None, "rate": None, "acc": 0.0}
