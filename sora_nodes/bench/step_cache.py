@@ -1,6 +1,6 @@
 """Step caching: DiT forwards saved against PSNR to the uncached render, and what the evaluator scores.
 
-    sora bench step-cache [--thresholds 0.05,0.1,0.2] [--limit N] [--prompts FILE.jsonl] [--model PATH]
+    sora bench step-cache [--thresholds 0.1,0.15,0.2] [--limit N] [--prompts FILE.jsonl] [--model PATH]
                           [--no-wan] [--json]
 
 For each held-out prompt (seed 0) the default model renders the clip uncached and once per threshold, in one
@@ -29,7 +29,7 @@ SCORES = ("color", "shape", "motion", "count", "occlusion_persistence")
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="sora bench step-cache", description=__doc__.split("\n")[0])
-    p.add_argument("--thresholds", default=f"0.05,{DEFAULT_THRESHOLD:g},0.2", help="comma-separated thresholds")
+    p.add_argument("--thresholds", default=f"0.1,{DEFAULT_THRESHOLD:g},0.2", help="comma-separated thresholds")
     p.add_argument("--prompts", default=None, help="JSON lines of {prompt, expect} (default: the held-out set)")
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped default model)")
