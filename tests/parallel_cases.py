@@ -136,6 +136,11 @@ def render(case: str, callback=None) -> torch.Tensor:
         mask[:, :, :1] = 1
         condition = SpacetimeCondition(known, mask)
         return sample_latent(model, pos, neg, (5, 4, 4), settings, condition=condition, callback=callback)
+    if case == "step_cache":  # every rank sees the same input, so all skip the same calls
+        model = sora_model()
+        pos, neg = prompts(model.dit.config.text_dim)
+        cached = dataclasses.replace(settings, steps=10, step_cache=0.3)
+        return sample_latent(model, pos, neg, (5, 4, 4), cached, callback=callback)
     if case == "wan":
         model = wan_model()
         pos, neg = prompts(model.dit.config.text_dim)
@@ -149,7 +154,7 @@ def render(case: str, callback=None) -> torch.Tensor:
     raise ValueError(case)
 
 
-CASES = ("text_to_video", "condition_mask", "wan", "long_video")
+CASES = ("text_to_video", "condition_mask", "wan", "long_video", "step_cache")
 
 
 def main(out: str, modes: str, die: str = "") -> None:
