@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +64,9 @@ def randomised(module, seed):
 
 ops = comfy.ops.disable_weight_init
 with torch.device("meta"):  # core's own classes at core's configs; only the DiT's size is ours
-    dit21 = WanModel(model_type="t2v", in_dim=16, out_dim=16, dim=128, ffn_dim=256, num_heads=1, num_layers=1, operations=ops)
-    dit22 = WanModel(model_type="t2v", in_dim=48, out_dim=48, dim=128, ffn_dim=256, num_heads=1, num_layers=1, operations=ops)
+    size = dict(dim=128, ffn_dim=256, num_heads=1, num_layers=1, operations=ops)
+    dit21 = WanModel(model_type="t2v", in_dim=16, out_dim=16, **size)
+    dit22 = WanModel(model_type="t2v", in_dim=48, out_dim=48, **size)
     v21 = vae21.WanVAE(dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
                        temperal_downsample=[False, True, True])
     v22 = vae22.WanVAE(dim=160, z_dim=48, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
@@ -230,7 +230,8 @@ TASKS = {  # name: (files, task node, its inputs, loaders, kept frames of the ou
                              {"5": {"class_type": "LoadImage", "inputs": {"image": "still.png"}}}),
     "extend_forward_wan22": (WAN22, "SoraExtendVideoLatent",
                              {"frames": ["5", 0], "direction": "forward", "new_frames": 8, "context_frames": 17,
-                              "batch_size": 1}, {"5": {"class_type": "SoraLoadVideo", "inputs": {"video": "clip_22.mp4"}}}),
+                              "batch_size": 1},
+                             {"5": {"class_type": "SoraLoadVideo", "inputs": {"video": "clip_22.mp4"}}}),
 }  # fmt: skip
 
 
@@ -300,8 +301,9 @@ cond = [[torch.randn(1, 8, 4096, generator=torch.Generator().manual_seed(1)), {}
 a = nodes.common_ksampler(model, 7, 4, 1.0, "euler", "simple", cond, cond, core)[0]["samples"]
 b = nodes.common_ksampler(model, 7, 4, 1.0, "euler", "simple", cond, cond, ours)[0]["samples"]
 print(type(model.model).__name__, vae.latent_channels, list(vae.downscale_index_formula))
-print((core["noise_mask"] - ours["noise_mask"]).abs().max().item(), (core["samples"] - ours["samples"]).abs().max().item(),
-      (a - b).abs().max().item(), (b[:, :, :1] - ours["samples"][:, :, :1]).abs().max().item())
+diff = lambda x, y: (x - y).abs().max().item()
+print(diff(core["noise_mask"], ours["noise_mask"]), diff(core["samples"], ours["samples"]), diff(a, b),
+      diff(b[:, :, :1], ours["samples"][:, :, :1]))
 """.replace("NAMES", repr([WAN22["unet"], WAN22["vae"]]))
 
 
