@@ -349,3 +349,47 @@ def test_the_expert_switch_agrees_with_wans_rule_on_cores_schedules():
     cases, agree, t2v, i2v = map(int, _comfy_python(EXPERT_SWITCH).split()[-4:])
     print(f"\nexpert switch: agrees with Wan's rule in {agree} of {cases} steps; 40 steps: t2v {t2v}, i2v {i2v}")
     assert agree == cases > 5000
+
+
+EXPERT_PAIR = """
+import os, sys, torch
+sys.path.insert(0, os.getcwd())
+models = sys.argv[1]
+sys.argv = [sys.argv[0], "--cpu"]
+import comfy.options
+comfy.options.enable_args_parsing()
+import comfy.sd, comfy.utils, nodes
+from sora_nodes.comfy.core_tasks import SoraExtendVideoLatent
+from sora_nodes.comfy.expert_switch import SoraWanExpertSwitch
+
+vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(os.path.join(models, "vae", NAMES[1])))
+high = comfy.sd.load_diffusion_model(os.path.join(models, "diffusion_models", NAMES[0]))
+low = high.clone()  # the two experts; one tiny net stands in for both, what matters is the hand-over
+frames = torch.rand(9, 32, 32, 3, generator=torch.Generator().manual_seed(0))
+task = SoraExtendVideoLatent().build(vae, frames, "forward", 8, 17, 1)[0]
+kept = task["noise_mask"].expand_as(task["samples"]) == 0
+cond = [[torch.randn(1, 8, 4096, generator=torch.Generator().manual_seed(1)), {}]]
+switch, steps = SoraWanExpertSwitch().switch("t2v", 10, 12.0, "simple", "euler")
+sampler = nodes.KSamplerAdvanced()
+
+def pair(leftover, second_adds_noise):
+    first = sampler.sample(high, "enable", 3, steps, 1.0, "euler", "simple", cond, cond, task, 0, switch,
+                           leftover)[0]
+    second = sampler.sample(low, second_adds_noise, 3, steps, 1.0, "euler", "simple", cond, cond, first, switch,
+                            10000, "disable")[0]
+    return (second["samples"] - task["samples"])[kept].abs().max().item()
+
+sigma = nodes.comfy.samplers.calculate_sigmas(high.get_model_object("model_sampling"), "simple", steps)[switch].item()
+print(switch, sigma, pair("enable", "disable"), pair("disable", "enable"))
+""".replace("NAMES", repr([WAN21["unet"], WAN21["vae"]]))
+
+
+def test_the_documented_ksampleradvanced_pair_keeps_the_known_cells(models):
+    """A14B's experts are two KSamplerAdvanced. Wired the usual way (the first returns its leftover noise, the
+    second adds none), the second re-imposes the first's output, z + sigma/(1-sigma)*noise, as the known latent;
+    the README's pair (no leftover noise, then add_noise with the same seed) keeps the known cells."""
+    switch, sigma, usual, documented = _comfy_python(EXPERT_PAIR, str(models)).split()[-4:]
+    print(f"\nexpert pair at step {switch} (sigma {float(sigma):.3f}): kept-cell error {float(usual):.3g} wired the "
+          f"usual way, {float(documented):.2e} wired as documented")  # fmt: skip
+    assert float(usual) > 1.0
+    assert float(documented) < 1e-5

@@ -92,5 +92,5 @@ def paste_back(canvas: TaskCanvas, decoded: Tensor) -> tuple[Tensor, str]:
     if canvas.loops and len(clip) > 2:
         lines.append(f"loop seam (last frame -> first): {loop_seam(clip):.2f}")
     if not lines:
-        lines.append("no join in time: every frame has kept and regenerated pixels side by side")
+        return out, "no join in time: every frame has kept and regenerated pixels side by side"
     return out, "; ".join(lines) + " (1 = a typical frame step)"
