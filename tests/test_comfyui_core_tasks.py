@@ -393,3 +393,14 @@ def test_the_documented_ksampleradvanced_pair_keeps_the_known_cells(models):
           f"usual way, {float(documented):.2e} wired as documented")  # fmt: skip
     assert float(usual) > 1.0
     assert float(documented) < 1e-5
+
+
+def test_the_server_lists_the_core_task_nodes_with_cores_socket_types(server):
+    info = server.object_info()
+    for name in ("SoraImageToVideoLatent", "SoraExtendVideoLatent", "SoraConnectVideosLatent", "SoraLoopVideoLatent",
+                 "SoraInpaintSceneLatent"):  # fmt: skip
+        assert info[name]["input"]["required"]["vae"][0] == "VAE" and info[name]["output"] == ["LATENT"], name
+    assert info["SoraInpaintSceneLatent"]["input"]["required"]["mask"][0] == "MASK"
+    assert info["SoraTaskPasteBack"]["output"] == ["IMAGE", "STRING"]
+    switch = info["SoraWanExpertSwitch"]["input"]["required"]
+    assert switch["scheduler"][0] == info["KSampler"]["input"]["required"]["scheduler"][0]  # core's own list

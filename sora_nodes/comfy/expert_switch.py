@@ -4,14 +4,34 @@ for a pair of core KSamplerAdvanced (the first ends there, the second starts the
 from __future__ import annotations
 
 from ..diffusion.expert_switch import BOUNDARIES, TIMESTEPS, switch_step
+from ..errors import SoraError
 from .sockets import SoraNode, socket
+
+# core 0.3.64's names, offered where ComfyUI cannot be imported (the headless runner reads every schema)
+CORE_SCHEDULERS = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal",
+                   "linear_quadratic", "kl_optimal"]  # fmt: skip
+CORE_SAMPLERS = ["euler", "uni_pc", "uni_pc_bh2", "dpmpp_2m", "res_multistep"]
+
+
+def _core_lists() -> tuple[list[str], list[str]]:
+    try:
+        import comfy.samplers
+    except ImportError:
+        return CORE_SCHEDULERS, CORE_SAMPLERS
+    return comfy.samplers.KSampler.SCHEDULERS, comfy.samplers.KSampler.SAMPLERS
 
 
 def core_sigmas(steps: int, shift: float, scheduler: str, sampler_name: str):
     """The sigmas core's KSampler uses for a Wan model shifted by `shift` (ModelSamplingSD3's flow sampling),
     including its rule that some samplers drop the penultimate sigma."""
-    import comfy.model_sampling
-    import comfy.samplers
+    try:
+        import comfy.model_sampling
+        import comfy.samplers
+    except ImportError as error:
+        raise SoraError(
+            "SoraWanExpertSwitch computes core KSampler's schedule, so it runs inside ComfyUI; "
+            "run this graph in ComfyUI or with `sora run --comfyui DIR`"
+        ) from error
 
     class _Flow(comfy.model_sampling.ModelSamplingDiscreteFlow, comfy.model_sampling.CONST):
         pass
@@ -41,8 +61,7 @@ class SoraWanExpertSwitch(SoraNode):
 
     @classmethod
     def INPUT_TYPES(cls):
-        import comfy.samplers
-
+        schedulers, samplers = _core_lists()
         return {
             "required": {
                 "task": socket(list(BOUNDARIES), "t2v (boundary 0.875) or i2v (boundary 0.9): which A14B pair."),
@@ -57,8 +76,8 @@ class SoraWanExpertSwitch(SoraNode):
                     max=100.0,
                     step=0.01,
                 ),
-                "scheduler": socket(comfy.samplers.KSampler.SCHEDULERS, "The scheduler on both samplers."),
-                "sampler_name": socket(comfy.samplers.KSampler.SAMPLERS, "The sampler on both samplers."),
+                "scheduler": socket(schedulers, "The scheduler on both samplers."),
+                "sampler_name": socket(samplers, "The sampler on both samplers."),
             }
         }
 
