@@ -17,7 +17,15 @@ from pathlib import Path
 from . import __version__
 from .errors import SafetyRejection, SoraError, WorkflowError
 
-SETTINGS_FLAGS = ("steps", "cfg", "seed", "sampler", "attention", "precision")  # `sora render`'s SamplingSettings
+SETTINGS_FLAGS = (
+    "steps",
+    "cfg",
+    "seed",
+    "sampler",
+    "attention",
+    "precision",
+    "step_cache",
+)  # `sora render`'s SamplingSettings
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -52,6 +60,7 @@ RENDER_ARGUMENTS = {  # node input -> the `sora render` argument that sets it
     "sampler_name": "--sampler",
     "attention": "--attention",
     "precision": "--precision",
+    "step_cache": "--step-cache",
     "tile": "--vae-tile",
 }
 
@@ -83,7 +92,8 @@ def _named_by_argument():
 
 def cmd_render(args) -> int:
     """Build the text-to-video graph and run it as `sora run` would: the video and the graph it stores are
-    one computation, so `sora run` of that graph gives the same video."""
+    one computation, so `sora run` of that graph gives the same video. Under torchrun with --parallel, every rank
+    runs the graph's sampling together and rank 0 alone decodes, checks, marks, signs and writes the file."""
     from .comfy import NODE_CLASS_MAPPINGS as NODES
     from .families.pick import pick_model
     from .flags import settings_from_args
@@ -91,6 +101,8 @@ def cmd_render(args) -> int:
     from .io.device import pick_device
     from .io.output_files import check_output_file
     from .models.latent_format import SORA_LATENT
+    from .parallel.launch import close_parallel, init_parallel
+    from .parallel.layout import check_world, use_parallel
     from .pipeline.generate import check_clip, check_render
     from .pipeline.sampling import SamplingSettings
     from .recaption import recaption
@@ -99,6 +111,10 @@ def cmd_render(args) -> int:
     # Every check that needs no model runs before the first one (the prompt filter's included) loads, each the
     # library's own, the one the graph's nodes run in ComfyUI: a bad -o, --steps or size fails in no time.
     require_prompt(args.prompt)
+    if args.parallel:
+        from .parallel.launch import world_from_env
+
+        check_world(args.parallel, world_from_env()[1])  # every rank says the same, before any waits
     output = check_output_file(args.output, overwrite=args.overwrite)
     choice = pick_model(args.model, args.vae, args.text_encoder)
     choice.render_defaults.fill_in(args)  # what the user left out takes the model family's own default
@@ -107,28 +123,43 @@ def cmd_render(args) -> int:
     graph = render.render_graph(
         choice, args.prompt, weight_dtype=args.weight_dtype, negative=args.negative, recaption=rewrite, width=width,
         height=height, frames=args.frames, fps=args.fps, seed=args.seed, steps=args.steps, cfg=args.cfg,
-        sampler=args.sampler, attention=args.attention, precision=args.precision, decode_tile=args.vae_tile,
-        c2pa_sign=not args.no_c2pa, c2pa_include_prompt=args.c2pa_prompt, watermark=not args.no_watermark,
+        sampler=args.sampler, attention=args.attention, precision=args.precision, step_cache=args.step_cache,
+        decode_tile=args.vae_tile, c2pa_sign=not args.no_c2pa, c2pa_include_prompt=args.c2pa_prompt,
+        watermark=not args.no_watermark,
     )  # fmt: skip
-    host = render.render_host(choice, output, quiet=args.quiet, device=device)
     settings = settings_from_args(SamplingSettings, args)
     size = {"width": width, "height": height, "frames": args.frames, "decode_tile": args.vae_tile}
     check_clip(SORA_LATENT, **size)  # the geometry the graph's empty latent imposes on every model
     with _named_by_argument():
-        render.check_render_graph(graph, host, NODES)
+        render.check_render_graph(graph, render.render_host(choice, output, quiet=True, device=device), NODES)
     require_safe_prompt(args.prompt)
-    if not args.quiet:  # says once which attention backend "auto" chose
-        logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
-    check_render(choice.load(device, args.weight_dtype), settings, **size)  # the model's own geometry, the memory
-    caption = recaption(args.prompt, seed=args.seed, enabled=rewrite)  # what node 9 will compute
-    if not args.quiet and caption.text != args.prompt:
-        print(f"recaptioned: {caption.text}")
-    start = time.perf_counter()
-    with _named_by_argument():
-        render.run_into(graph, host, NODES, output, replace=args.overwrite, name=args.output)
-    if not args.quiet:
+    context = init_parallel(args.parallel, device, args.parallel_timeout) if args.parallel else None
+    main = context is None or context.is_main
+    quiet = args.quiet or not main
+    try:
+        device = context.device if context else device  # each rank's own GPU under NCCL
+        host = render.render_host(choice, output, quiet=quiet, device=device)
+        if not quiet:  # says once which attention backend "auto" chose
+            logging.basicConfig(level=logging.INFO, format="sora: %(message)s")
+        check_render(choice.load(device, args.weight_dtype), settings, **size)  # the model's own geometry, memory
+        caption = recaption(args.prompt, seed=args.seed, enabled=rewrite)  # what node 9 will compute
+        if not quiet and caption.text != args.prompt:
+            print(f"recaptioned: {caption.text}")
+        start = time.perf_counter()
+        with _named_by_argument(), use_parallel(context):
+            if main:
+                render.run_into(graph, host, NODES, output, replace=args.overwrite, name=args.output)
+            else:
+                render.run_sampling_only(graph, host, NODES)
+    finally:
+        if context is not None:
+            close_parallel()
+    if not quiet:
         seconds = time.perf_counter() - start
-        print(f"wrote {args.output} ({args.frames} frames, {width}x{height}, {args.fps:g} fps) in {seconds:.1f} s")
+        ranks = f" on {context.layout.world} ranks ({args.parallel})" if context else ""
+        print(
+            f"wrote {args.output} ({args.frames} frames, {width}x{height}, {args.fps:g} fps) in {seconds:.1f} s{ranks}"
+        )
     return 0
 
 
@@ -319,6 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--no-watermark", action="store_true", help="do not hide the invisible sora-nodes mark in the frames"
     )
+    render.add_argument(
+        "--parallel",
+        choices=("ulysses", "cfg", "cfg+ulysses"),
+        default=None,
+        help="spread sampling over the ranks torchrun started (torchrun --nproc-per-node N -m sora_nodes.cli render)",
+    )
+    render.add_argument(
+        "--parallel-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long a rank waits for the others before it gives up (default 300)",
+    )
     render.add_argument("-q", "--quiet", action="store_true")
     render.set_defaults(func=cmd_render)
 
@@ -361,9 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
     init.set_defaults(func=cmd_init_checkpoint)
 
     bench = sub.add_parser(
-        "bench", help="benchmarks: sora bench attention|render|wan-dit|watermark|train-precision [--json] ..."
+        "bench",
+        help="benchmarks: sora bench attention|render|wan-dit|watermark|train-precision|parallel|step-cache ...",
     )
-    bench.add_argument("what", choices=("attention", "render", "wan-dit", "watermark", "train-precision"))
+    bench.add_argument(
+        "what", choices=("attention", "render", "wan-dit", "watermark", "train-precision", "parallel", "step-cache")
+    )
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)
 

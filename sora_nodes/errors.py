@@ -31,3 +31,8 @@ class SafetyRejection(SoraError):
     def __init__(self, message: str, category: str | None):
         super().__init__(message)
         self.category = category
+
+
+class ParallelError(SoraError):
+    """A parallel render cannot start or go on: a bad world size, sizes that do not split across the ranks,
+    a rank that stopped, or a collective that timed out."""

@@ -7,6 +7,7 @@ from ..diffusion.samplers import SAMPLERS
 from ..families.defaults import SORA
 from ..graph.host import current_host
 from ..models.attention import BACKENDS
+from ..parallel.step_cache import DEFAULT_THRESHOLD
 from ..pipeline.generate import check_sampling, latent_to_sample, sample_video
 from ..pipeline.preview import latent_rgb, preview_image
 from ..pipeline.sampling import PRECISIONS, SamplingSettings
@@ -70,11 +71,20 @@ class SoraSampler(SoraNode):
         "precision": socket(
             list(PRECISIONS), "DiT arithmetic: auto = bf16 autocast on a CUDA GPU with bf16, else fp32."
         ),
+        "step_cache": socket(
+            "FLOAT",
+            f"Step caching: skip DiT calls whose input barely changed and reuse the last velocity. 0 = off; "
+            f"{DEFAULT_THRESHOLD:g} saves about half the calls (see the README for the quality it costs).",
+            default=0.0,
+            min=0.0,
+            max=10.0,
+            step=0.01,
+        ),
     }
 
     def sample(
         self, model, positive, negative, latent, seed, steps, cfg, sampler_name, shift, denoise, attention,
-        precision="auto",
+        precision="auto", step_cache=0.0,
     ):  # fmt: skip
         samples = latent_to_sample(model, latent["samples"], latent.get("sora_video_size"))  # [B, C, T', H', W']
         settings = SamplingSettings(
@@ -86,6 +96,7 @@ class SoraSampler(SoraNode):
             attention=attention,
             precision=precision,
             denoise=denoise,
+            step_cache=step_cache,
         )
         plan = latent.get("sora_long")
         total = check_sampling(model, positive, samples.shape, settings, plan)

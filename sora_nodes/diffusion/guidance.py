@@ -29,7 +29,12 @@ def _stack(cond: Tensor, uncond: Tensor) -> Tensor:
 
 
 def classifier_free_guidance(
-    model: Callable[..., Tensor], cond_args: dict[str, Any], uncond_args: dict[str, Any], scale: float
+    model: Callable[..., Tensor],
+    cond_args: dict[str, Any],
+    uncond_args: dict[str, Any],
+    scale: float,
+    *,
+    split: Any = None,
 ) -> Callable[..., Tensor]:
     """model'(x, sigma, **extra) = uncond + scale * (cond - uncond).
 
@@ -37,6 +42,9 @@ def classifier_free_guidance(
     in ONE call of batch 2B: tensor arguments are stacked [cond; uncond] (see `_stack`), other
     values must be equal in both. Extra args from the sampler go to both halves.
     scale == 1 is the plain conditional model and never runs uncond.
+
+    `split` (CFG-parallel, `sora_nodes.parallel.cfg.CfgSplit`): this process runs only its half, the prompt
+    (split.index 0) or the negative prompt (1), at batch B, and `split.exchange` hands every rank both halves.
     """
     if not isinstance(scale, (int, float)) or isinstance(scale, bool) or math.isnan(scale):
         raise SoraError(f"guidance scale must be a number (1 = no guidance), got {scale!r}")
@@ -49,6 +57,10 @@ def classifier_free_guidance(
     def guided(x: Tensor, sigma: Tensor, **extra: Any) -> Tensor:
         if scale == 1:
             return model(x, sigma, **extra, **cond_args)
+        if split is not None:
+            mine = model(x, sigma, **extra, **(cond_args if split.index == 0 else uncond_args))
+            out_cond, out_uncond = split.exchange(mine)
+            return out_uncond + scale * (out_cond - out_uncond)
         both = {}
         for key, a in cond_args.items():
             b = uncond_args[key]

@@ -152,6 +152,7 @@ def cmd_eval(args) -> int:
             steps=args.steps,
             cfg=args.cfg,
             text=args.text,
+            step_cache=args.step_cache,
             width=args.size[0],
             height=args.size[1],
             device=device,
@@ -182,6 +183,13 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N prompts")
     p.add_argument("--steps", type=_positive_int, default=SORA.steps)
     p.add_argument("--cfg", type=float, default=5.0, help="guidance scale; 1 disables guidance")
+    p.add_argument(
+        "--step-cache",
+        type=float,
+        default=0.0,
+        metavar="THRESHOLD",
+        help="render with step caching at this threshold (0 = off, the default; `sora bench step-cache` measures it)",
+    )
     p.add_argument(
         "--size", type=_size, default=SORA.size, help="WxH of the rendered clips (default {}x{})".format(*SORA.size)
     )

@@ -96,8 +96,9 @@ def _renderer(source: str, settings: dict, *, model_path, device) -> Callable:
 
     def render(rc, seed):
         sampling = SamplingSettings(
-            steps=settings["steps"], cfg=settings["cfg"], sampler=settings["sampler"], seed=seed
-        )
+            steps=settings["steps"], cfg=settings["cfg"], sampler=settings["sampler"], seed=seed,
+            step_cache=settings.get("step_cache", 0.0),
+        )  # fmt: skip
         prompt = label(rc.scene) if settings["text"] == "label" and rc.scene is not None else rc.text
         video = generate(
             model, prompt, width=width, height=height, frames=frames, settings=sampling, text_encoder=text_encoder
@@ -178,6 +179,7 @@ def evaluate(
     cfg: float = 5.0,
     sampler: str = SORA.sampler,
     text: str = "caption",
+    step_cache: float = 0.0,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
@@ -196,7 +198,7 @@ def evaluate(
     # What every clip is rendered with, and what the report says it was rendered with.
     settings = {"seeds": seeds, "width": width, "height": height, "frames": frames, "fps": fps}
     if source in ("model", "untrained"):
-        settings |= {"steps": steps, "cfg": cfg, "sampler": sampler, "text": text}
+        settings |= {"steps": steps, "cfg": cfg, "sampler": sampler, "text": text, "step_cache": step_cache}
     render = _renderer(source, settings, model_path=model_path, device=device)
     rows, scores = [], []
     total = len(prompts) * seeds

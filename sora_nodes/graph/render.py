@@ -22,6 +22,7 @@ from .templates import text_to_video_graph, wan_loader_node
 from .validate import validate
 
 LOADER_NODE = "1"  # text_to_video_graph's checkpoint (or Wan) loader
+SAMPLER_NODE = "6"  # and its sampler
 WHERE = "the render graph"
 
 
@@ -56,6 +57,19 @@ def check_render_graph(graph: dict, host: HeadlessHost, mapping: dict) -> None:
             errors = [error for error in e.errors if not error.startswith(f"node {LOADER_NODE} (")]
             if errors:
                 raise WorkflowError(str(e), errors) from None
+
+
+def run_sampling_only(graph: dict, host: HeadlessHost, mapping: dict) -> None:
+    """A parallel render's rank other than 0: run the render graph up to its sampler (whose DiT calls it shares
+    with the other ranks), and write nothing: rank 0 alone decodes, checks, marks, signs and saves."""
+    try:
+        run_workflow(graph, mapping=mapping, host=host, where=WHERE, until=[SAMPLER_NODE])
+    except Interrupted:
+        raise KeyboardInterrupt from None
+    except WorkflowError:
+        raise
+    except SoraError as e:
+        raise e.__cause__ if isinstance(e.__cause__, SoraError) else e from None
 
 
 def run_into(graph: dict, host: HeadlessHost, mapping: dict, output: Path, *, replace: bool, name: str) -> None:

@@ -55,17 +55,19 @@ def run_workflow(
     host: Host | None = None,
     ui: dict | None = None,
     where: str = "the workflow",
+    until: list[str] | None = None,
 ) -> list[Path]:
     """Validate and execute an API graph with the node classes of `mapping` (the pack's: `sora_nodes.comfy`'s
     NODE_CLASS_MAPPINGS); returns the files the output nodes saved, in order.
 
     A node that fails raises SoraError naming its id and class; Ctrl-C (KeyboardInterrupt) and
-    `Interrupted` pass through unchanged.
+    `Interrupted` pass through unchanged. `until` runs only what those nodes need, themselves included,
+    instead of what the output nodes need (a parallel render's other ranks stop at the sampler).
     """
     host = HeadlessHost() if host is None else host
     with use_host(host):  # schemas list the host's model and input files, so validate under it too
         graph = validate(graph, mapping, where)
-        order = needed_nodes(graph, output_nodes(graph, mapping))
+        order = needed_nodes(graph, until if until is not None else output_nodes(graph, mapping))
         with torch.inference_mode():
             return _execute(graph, order, mapping, host, {"workflow": ui} if ui is not None else {})
 

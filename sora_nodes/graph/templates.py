@@ -44,6 +44,7 @@ def text_to_video_graph(
     shift: float = 0.0,
     attention: str = "auto",
     precision: str = "auto",
+    step_cache: float = 0.0,
     decode_tile: int | None = None,
     filename_prefix: str = "sora/text_to_video",
     c2pa_sign: bool = True,
@@ -51,8 +52,8 @@ def text_to_video_graph(
     watermark: bool = True,
 ) -> dict:
     """The API-format text-to-video graph: loader, prompt safety -> recaptioner -> conditioners -> sampler -> decode
-    -> frame safety -> save. The optional precision and decode tile appear only when they are not the default.
-    `loader` replaces the checkpoint loader (a `wan_loader_node`); its outputs are the same sockets."""
+    -> frame safety -> save. The optional precision, step cache and decode tile appear only when they are not the
+    default. `loader` replaces the checkpoint loader (a `wan_loader_node`); its outputs are the same sockets."""
     graph = {
         "1": loader or _node("SoraCheckpointLoader", "Sora Checkpoint Loader", ckpt_name=ckpt_name),
         "2": _node("SoraPromptSafety", "Prompt", prompt=prompt),
@@ -80,6 +81,8 @@ def text_to_video_graph(
     }  # fmt: skip
     if precision != "auto":
         graph["6"]["inputs"]["precision"] = precision
+    if step_cache:
+        graph["6"]["inputs"]["step_cache"] = float(step_cache)
     if decode_tile:
         graph["7"]["inputs"]["tile"] = decode_tile
     return graph

@@ -137,15 +137,21 @@ class Attention(nn.Module):
         self.k_norm = nn.RMSNorm(dim // num_heads, eps=1e-6)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x, context=None, *, key_mask=None, rope=None, backend="auto"):
+    def forward(self, x, context=None, *, key_mask=None, rope=None, backend="auto", ulysses=None):
+        """`ulysses` (self-attention only): x is this rank's slice of the tokens, and attention runs over all of
+        them for a share of the heads between two all_to_all swaps (sora_nodes/parallel/ulysses.py)."""
         context = x if context is None else context
         q = self.q(x).unflatten(-1, (self.num_heads, -1)).transpose(1, 2)  # [B, H, N, Dh]
         k, v = self.kv(context).unflatten(-1, (2, self.num_heads, -1)).permute(2, 0, 3, 1, 4)  # [B, H, L, Dh] each
         # normalised in fp32: under autocast q/k are bf16 while the norm weights stay fp32
         q, k = self.q_norm(q.float()).type_as(v), self.k_norm(k.float()).type_as(v)
+        if ulysses is not None:
+            q, k, v = ulysses.seq_to_heads(q, k, v)  # [B, H/P, N, Dh]: every token, this rank's heads
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         out = attention(q, k, v, key_mask=key_mask, backend=backend)  # [B, H, N, Dh]
+        if ulysses is not None:
+            out = ulysses.heads_to_seq(out)  # back to [B, H, N/P, Dh]
         return self.proj(out.transpose(1, 2).flatten(2))
 
 
@@ -164,10 +170,10 @@ class DiTBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, d))
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
 
-    def forward(self, x, c, context, context_mask, rope, backend):
+    def forward(self, x, c, context, context_mask, rope, backend, ulysses=None):
         shift_sa, scale_sa, gate_sa, shift_mlp, scale_mlp, gate_mlp = self.adaLN_modulation(c).chunk(6, dim=-1)
         x = x + gate_sa[:, None] * self.self_attn(
-            modulate(self.norm1(x), shift_sa, scale_sa), rope=rope, backend=backend
+            modulate(self.norm1(x), shift_sa, scale_sa), rope=rope, backend=backend, ulysses=ulysses
         )
         x = x + self.cross_attn(self.norm2(x), context, key_mask=context_mask, backend=backend)
         x = x + gate_mlp[:, None] * self.mlp(modulate(self.norm3(x), shift_mlp, scale_mlp))
@@ -278,12 +284,14 @@ class DiT(PatchTransformer):
         condition: torch.Tensor | None = None,
         *,
         attention_backend: str = "auto",
+        parallel=None,
     ) -> torch.Tensor:
         """Velocity for noisy latents.
 
         x [B, C, T, H, W]; sigma [B] in [0, 1]; context [B, L, text_dim] text token states with
         context_mask [B, L] (True = real token); condition [B, C+1, T, H, W] = [m*z_c, m] or None
-        for no known content. Returns [B, C, T, H, W].
+        for no known content. `parallel`: a `sora_nodes.parallel.ulysses.Ulysses` to spread the tokens over its
+        ranks (every rank passes the same inputs and gets the whole output). Returns [B, C, T, H, W].
         """
         cfg = self.config
         if x.ndim != 5 or x.shape[1] != cfg.latent_channels:
@@ -319,12 +327,19 @@ class DiT(PatchTransformer):
             c = c + self.pooled_proj(pooled)
         ctx = self.text_proj(context.to(dtype))  # [B, L, D]
         rope = rope_frequencies(grid, cfg.head_dim, theta=cfg.rope_theta, device=x.device)
+        if parallel is not None:  # Ulysses: this rank keeps N/P tokens until the last layer
+            parallel.check(cfg.num_heads, tokens.shape[1])
+            tokens = parallel.shard(tokens)
         for block in self.blocks:
             if self.gradient_checkpointing and torch.is_grad_enabled():
-                tokens = checkpoint(block, tokens, c, ctx, context_mask, rope, attention_backend, use_reentrant=False)
+                tokens = checkpoint(
+                    block, tokens, c, ctx, context_mask, rope, attention_backend, parallel, use_reentrant=False
+                )
             else:
-                tokens = block(tokens, c, ctx, context_mask, rope, attention_backend)
-        out = self.final_layer(tokens, c)  # [B, N, C*pt*ph*pw]
+                tokens = block(tokens, c, ctx, context_mask, rope, attention_backend, parallel)
+        out = self.final_layer(tokens, c)  # [B, N, C*pt*ph*pw] (N/P under Ulysses)
+        if parallel is not None:
+            out = parallel.gather(out)
         out = unpatchify(out, grid, cfg.patch_size, cfg.latent_channels)  # [B, C, T, H, W]
         if cfg.output_refiner:
             out = self.refiner(out, x, c)

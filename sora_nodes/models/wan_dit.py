@@ -103,13 +103,17 @@ class WanAttention(nn.Module):
         self.norm_q = nn.RMSNorm(dim, eps=eps)
         self.norm_k = nn.RMSNorm(dim, eps=eps)
 
-    def forward(self, x, context=None, *, rope=None, backend="auto"):
+    def forward(self, x, context=None, *, rope=None, backend="auto", ulysses=None):
         context = x if context is None else context
         heads = lambda t: t.unflatten(-1, (self.num_heads, -1)).transpose(1, 2)  # noqa: E731 [B, N, D] -> [B, H, N, Dh]
         q, k, v = heads(self.norm_q(self.q(x))), heads(self.norm_k(self.k(context))), heads(self.v(context))
+        if ulysses is not None:  # self-attention over this rank's token slice: swap to all tokens, H/P heads
+            q, k, v = ulysses.seq_to_heads(q, k, v)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         out = attention(q, k, v, backend=backend)  # [B, H, N, Dh]
+        if ulysses is not None:
+            out = ulysses.heads_to_seq(out)
         return self.o(out.transpose(1, 2).flatten(2))
 
 
@@ -124,11 +128,13 @@ class WanBlock(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(c.dim, c.ffn_dim), nn.GELU(approximate="tanh"), nn.Linear(c.ffn_dim, c.dim))
         self.modulation = nn.Parameter(torch.randn(1, 6, c.dim) / c.dim**0.5)
 
-    def forward(self, x, e, context, rope, backend):
+    def forward(self, x, e, context, rope, backend, ulysses=None):
         # x [B, N, D]; e [B, 6, D] fp32 time projection
         shift, scale, gate, c_shift, c_scale, c_gate = (self.modulation.float() + e).unbind(1)  # each [B, D]
         h = (self.norm1(x) * (1 + scale[:, None]) + shift[:, None]).type_as(x)
-        x = (x.float() + self.self_attn(h, rope=rope, backend=backend).float() * gate[:, None]).type_as(x)
+        x = (
+            x.float() + self.self_attn(h, rope=rope, backend=backend, ulysses=ulysses).float() * gate[:, None]
+        ).type_as(x)
         x = x + self.cross_attn(self.norm3(x).type_as(x), context, backend=backend)
         h = (self.norm2(x) * (1 + c_scale[:, None]) + c_shift[:, None]).type_as(x)
         return (x.float() + self.ffn(h).float() * c_gate[:, None]).type_as(x)
@@ -179,10 +185,12 @@ class WanDiT(PatchTransformer):
         condition: torch.Tensor | None = None,
         *,
         attention_backend: str = "auto",
+        parallel=None,
     ) -> torch.Tensor:
         """Velocity for noisy latents x [B, 16, T, H, W] at sigma [B] (or a scalar); context [B, L, 4096]
         umT5 states, zero past each prompt's end (L <= 512). `context_mask` and `condition` are
-        accepted for the DiT interface and not used (see the module docstring). Returns [B, 16, T, H, W]."""
+        accepted for the DiT interface and not used (see the module docstring). `parallel`: a Ulysses group to
+        spread the tokens over, as in `DiT.forward`. Returns [B, 16, T, H, W]."""
         cfg = self.config
         if x.ndim != 5 or x.shape[1] != cfg.in_channels:
             raise ShapeError(f"Wan DiT expects latents [B, {cfg.in_channels}, T, H, W], got {tuple(x.shape)}")
@@ -206,7 +214,12 @@ class WanDiT(PatchTransformer):
         padded = F.pad(context.to(dtype), (0, 0, 0, cfg.text_len - context.shape[1]))  # [B, 512, text_dim]
         ctx = self.text_embedding(padded)  # [B, 512, D]
         rope = rope_frequencies(grid, cfg.head_dim, theta=cfg.rope_theta, device=x.device)
+        if parallel is not None:
+            parallel.check(cfg.num_heads, tokens.shape[1], "the Wan DiT")
+            tokens = parallel.shard(tokens)
         for block in self.blocks:
-            tokens = block(tokens, e, ctx, rope, attention_backend)
-        out = self.head(tokens, t_emb)  # [B, N, pt*ph*pw*C]
+            tokens = block(tokens, e, ctx, rope, attention_backend, parallel)
+        out = self.head(tokens, t_emb)  # [B, N, pt*ph*pw*C] (N/P under Ulysses)
+        if parallel is not None:
+            out = parallel.gather(out)
         return unpatchify_channels_last(out, grid, cfg.patch_size, cfg.out_channels).to(x.dtype)

@@ -23,6 +23,8 @@ from ..families.defaults import SORA, WAN
 from ..flags import flag
 from ..models.attention import BACKENDS, resolve_backend
 from ..models.text import TextEmbedding, TextEncoder
+from ..parallel.layout import current_parallel
+from ..parallel.step_cache import DEFAULT_THRESHOLD, step_cache
 
 PRECISIONS = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -49,6 +51,13 @@ class SamplingSettings:
     precision: str = field(default="auto", metadata=flag("DiT compute (auto: bf16 on CUDA)", choices=tuple(PRECISIONS)))
     denoise: float = 1.0  # < 1 starts part-way down the schedule from a given latent (SDEdit)
     reimpose: bool = False  # the DiT sees the known region re-noised from z_c with fresh noise each step (RePaint)
+    # Skip DiT calls whose input barely changed, reusing the last velocity (sora_nodes/parallel/step_cache.py)
+    step_cache: float = field(
+        default=0.0,
+        metadata=flag(
+            f"skip DiT calls below this predicted change (0 = off; {DEFAULT_THRESHOLD:g} is the tested value)"
+        ),
+    )
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -57,6 +66,10 @@ class SamplingSettings:
             raise SoraError(f"steps must be at least 1, got {self.steps}")
         if self.cfg < 0:
             raise SoraError(f"cfg must be >= 0 (1 disables guidance), got {self.cfg}")
+        if not 0 <= self.step_cache <= 10:
+            raise SoraError(
+                f"step_cache must be in [0, 10] (0 = off, {DEFAULT_THRESHOLD:g} tested), got {self.step_cache}"
+            )
         if not 0 < self.denoise <= 1:
             raise SoraError(f"denoise must be in (0, 1] (1 = from pure noise), got {self.denoise}")
         get_sampler(self.sampler)  # unknown names fail before any work is done
@@ -78,15 +91,18 @@ def flow_denoiser(
     compute_dtype: torch.dtype | None = None,
     *,
     reimpose_seed: int | None = None,
+    ulysses=None,
 ) -> Callable:
     """k-diffusion style model(x, sigma, context, context_mask) -> denoised latent, with known latents pasted back.
 
     Pasting x0 already keeps the known region of x on (1 - sigma) z_c + sigma * noise0 for every
     sampler here (their updates are linear in x and x0), so re-imposing means fresh noise: with
     `reimpose_seed`, the DiT sees the known region as (1 - sigma) z_c + sigma * new noise each call.
-    The DiT runs under autocast when `compute_dtype` is set; the sampler's state stays fp32."""
+    The DiT runs under autocast when `compute_dtype` is set; the sampler's state stays fp32. `ulysses` spreads
+    each DiT call's tokens over a group of ranks (sora_nodes/parallel)."""
     cond_channels = condition.dit_channels()  # [1, C+1, T, H, W]
     generator = None if reimpose_seed is None else torch.Generator().manual_seed(reimpose_seed)
+    parallel = {} if ulysses is None else {"parallel": ulysses}
 
     def denoise(x, sigma, *, context, context_mask):
         if generator is not None:
@@ -95,7 +111,9 @@ def flow_denoiser(
             x = torch.where(condition.mask > 0.5, noised, x)
         batch_cond = cond_channels.expand(x.shape[0], *cond_channels.shape[1:]).to(x.dtype)
         with torch.autocast(x.device.type, dtype=compute_dtype, enabled=compute_dtype is not None):
-            velocity = model.dit(x, sigma, context, context_mask, batch_cond, attention_backend=attention).float()
+            velocity = model.dit(
+                x, sigma, context, context_mask, batch_cond, attention_backend=attention, **parallel
+            ).float()
         return paste_known(denoised_from_velocity(x, velocity, sigma), condition)
 
     return denoise
@@ -136,8 +154,11 @@ def sample_latent(
 ) -> torch.Tensor:
     """Denoise seeded noise into normalised latents [batch, C, T', H', W'].
 
-    `start` is the latent that denoise < 1 noises back to the schedule's first sigma (style transfer)."""
+    `start` is the latent that denoise < 1 noises back to the schedule's first sigma (style transfer).
+    Under a parallel context (`sora_nodes.parallel.layout.use_parallel`) the DiT calls are spread over its ranks,
+    each of which returns the same latent."""
     device = model.device
+    parallel = current_parallel()
     shape = (batch, model.vae.config.latent_channels, *latent_shape)
     condition = condition or no_condition((1, *shape[1:]), device=device, dtype=torch.float32)
     attention = resolve_backend(settings.attention, device)
@@ -158,12 +179,16 @@ def sample_latent(
         attention,
         autocast_dtype(settings.precision, device),
         reimpose_seed=settings.seed if reimpose else None,
+        ulysses=parallel and parallel.ulysses,
     )
     as_args = lambda e: {  # noqa: E731
         "context": e.states.to(device).expand(batch, -1, -1),
         "context_mask": e.mask.to(device).expand(batch, -1),
     }
-    guided = classifier_free_guidance(denoiser, as_args(positive), as_args(negative), settings.cfg)
+    split = parallel and parallel.cfg
+    guided = classifier_free_guidance(denoiser, as_args(positive), as_args(negative), settings.cfg, split=split)
+    if settings.step_cache > 0:
+        guided = step_cache(guided, settings.step_cache, sigmas=sigmas)
     with torch.inference_mode():
         latent = get_sampler(settings.sampler)(guided, x, sigmas, callback=callback)
     return paste_known(latent, condition)  # the last step's arithmetic must not blur the known latents
