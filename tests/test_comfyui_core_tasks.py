@@ -29,6 +29,9 @@ from PIL import Image
 
 from sora_nodes.io.video import read_video, write_video
 
+sys.path.insert(0, str(REPO / "scripts"))
+import make_core_workflows as core_graphs  # noqa: E402
+
 WAN21 = {"unet": "tiny_wan2.1_t2v.safetensors", "vae": "wan_2.1_vae.safetensors"}
 WAN22 = {"unet": "tiny_wan2.2_ti2v_5B.safetensors", "vae": "wan2.2_vae.safetensors"}
 STEPS = 3
@@ -147,6 +150,12 @@ def server(models, tmp_path_factory):
         (root / "models" / folder).mkdir(parents=True)
         for file in (models / folder).iterdir():
             (root / "models" / folder / file.name).symlink_to(file)
+    # the shipped workflows' file names (workflows/core), on the tiny files of the same layout
+    for name, tiny in ((core_graphs.WAN21["unet"], WAN21), (core_graphs.A14B["high"], WAN21),
+                       (core_graphs.A14B["low"], WAN21), (core_graphs.WAN22_5B["unet"], WAN22)):  # fmt: skip
+        (root / "models" / "diffusion_models" / name).symlink_to(models / "diffusion_models" / tiny["unet"])
+    (root / "models" / "text_encoders").mkdir(parents=True)
+    (root / "models" / "text_encoders" / core_graphs.TEXT_ENCODER).touch()  # listed for the frontend, never read
     server = start_server(comfy, "link", root)
     # the inputs: clips written as H.264 and read back the way SoraLoadVideo reads them, a still and a mask
     for name, size, start in (("clip_a", 32, 0), ("clip_b", 32, 20), ("clip_22", 32, 0)):
@@ -404,3 +413,72 @@ def test_the_server_lists_the_core_task_nodes_with_cores_socket_types(server):
     assert info["SoraTaskPasteBack"]["output"] == ["IMAGE", "STRING"]
     switch = info["SoraWanExpertSwitch"]["input"]["required"]
     assert switch["scheduler"][0] == info["KSampler"]["input"]["required"]["scheduler"][0]  # core's own list
+
+
+CORE_WORKFLOWS = sorted((REPO / "workflows" / "core" / "api").glob("*.json"))
+SAVED_FRAMES = {  # frames in the saved MP4 of each shipped core workflow, on the 17-frame sample clip
+    "extend_video": 17 + 16,
+    "extend_video_backward": 16 + 17,
+    "extend_video_a14b": 17 + 16,
+    "loop_video": 17 + 8,
+    "connect_videos": 17 + 7 + 17,
+    "inpaint_scene": 17,
+    "image_to_video": 9,  # length 121 in the file, 9 here (Wan 2.2's full-size VAE decodes slowly on a CPU)
+}
+
+
+def runnable_here(api: dict) -> dict:
+    """A shipped core workflow as this test can afford it: the tiny text path for CLIPLoader + CLIPTextEncode
+    (see the module), 3 sampling steps (4 for A14B's pair) and a 9-frame image-to-video."""
+    graph = json.loads(json.dumps(api))
+    for node_id, item in list(graph.items()):
+        kind, inputs = item["class_type"], item["inputs"]
+        if kind == "CLIPLoader":
+            del graph[node_id]
+        elif kind == "CLIPTextEncode":
+            graph[node_id] = {"class_type": "TinyWanTextEncode", "inputs": {"text": inputs["text"]}}
+        elif kind == "KSampler":
+            inputs["steps"] = STEPS
+        elif kind == "SoraWanExpertSwitch":
+            inputs["steps"] = 4
+        elif kind == "SoraImageToVideoLatent":
+            inputs["length"] = 9
+    return graph
+
+
+@pytest.mark.parametrize("path", CORE_WORKFLOWS, ids=lambda p: p.stem)
+def test_each_shipped_core_workflow_runs_in_the_real_server(server, path):
+    from comfyui_host import load_json, provide_sample_inputs
+
+    provide_sample_inputs(server)
+    run = server.run(runnable_here(load_json(path)))
+    assert run.ended_with == "execution_success", json.dumps(run.of_type("execution_error"))[:3000]
+    (report,) = run.outputs("22")["text"]
+    (video,) = run.outputs("24")["images"]
+    frames, _ = read_video(server.output / video["subfolder"] / video["filename"])
+    print(f"\n{path.stem}: {len(frames)} frames in {run.seconds:.0f} s; {report}")
+    assert len(frames) == SAVED_FRAMES[path.stem]
+    assert "seam" in report or "no join in time" in report
+
+
+def test_the_real_frontend_loads_each_core_workflow_and_queues_its_api_twin(server):
+    from comfyui_host import frontend, load_json, provide_sample_inputs, require_browser
+
+    require_browser()
+    provide_sample_inputs(server)
+    info = server.object_info()
+    queue = "async () => { const r = await app.graphToPrompt(); return r.output; }"
+    with frontend(server) as (page, console):
+        for path in CORE_WORKFLOWS:
+            ui = load_json(REPO / "workflows" / "core" / path.name)
+            page.evaluate("async (g) => { await app.loadGraphData(g); }", ui)
+            queued = page.evaluate(queue)
+            twin = load_json(path)
+            assert queued.keys() == twin.keys(), path.name
+            for node_id, item in queued.items():
+                assert item["class_type"] == twin[node_id]["class_type"], (path.name, node_id)
+                declared = {**info[item["class_type"]]["input"].get("required", {}),
+                            **info[item["class_type"]]["input"].get("optional", {})}  # fmt: skip
+                ours = {k: v for k, v in item["inputs"].items() if k in declared}  # less UI-only inputs (upload)
+                assert ours == twin[node_id]["inputs"], (path.name, node_id, ours, twin[node_id]["inputs"])
+    assert not [line for line in console if "[pageerror]" in line and "reading 'id'" not in line], console
