@@ -175,3 +175,23 @@ def test_the_expert_switch_for_wans_own_settings():
         switch_step(torch.tensor([0.95, 0.5, 0.95, 0.0]), 0.9)
     with pytest.raises(SoraError, match="fraction"):
         switch_step(flow_sigmas(10, 5.0), 87.5)
+
+
+def test_the_shipped_core_workflows_are_what_their_script_writes_and_have_ui_twins():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    check = subprocess.run([sys.executable, "scripts/make_core_workflows.py", "--check"], cwd=root, capture_output=True)
+    assert check.returncode == 0, check.stderr.decode()
+    api_files = sorted((root / "workflows" / "core" / "api").glob("*.json"))
+    assert {p.stem for p in api_files} == {p.stem for p in (root / "workflows" / "core").glob("*.json")}
+    for path in api_files:  # the same nodes in both forms (the real frontend's test compares the inputs too)
+        api = json.loads(path.read_text())
+        ui = json.loads((root / "workflows" / "core" / path.name).read_text())
+        assert {(str(n["id"]), n["type"]) for n in ui["nodes"]} == {(k, v["class_type"]) for k, v in api.items()}
+        kinds = {v["class_type"] for v in api.values()}
+        assert {"VAELoader", "CLIPTextEncode", "VAEDecode", "SoraTaskPasteBack", "SoraSaveVideo"} <= kinds
+        assert "KSampler" in kinds or "KSamplerAdvanced" in kinds
