@@ -482,3 +482,41 @@ def test_the_real_frontend_loads_each_core_workflow_and_queues_its_api_twin(serv
                 ours = {k: v for k, v in item["inputs"].items() if k in declared}  # less UI-only inputs (upload)
                 assert ours == twin[node_id]["inputs"], (path.name, node_id, ours, twin[node_id]["inputs"])
     assert not [line for line in console if "[pageerror]" in line and "reading 'id'" not in line], console
+
+
+def test_sora_run_runs_a_core_workflow_in_the_comfyui_it_is_given(models, tmp_path):
+    """`sora run --comfyui DIR` on a graph of core loaders and KSampler: a server on loopback, progress shown,
+    the MP4 collected with its C2PA manifest, the server stopped. The tiny text node comes in through the
+    server arguments (--comfyui-args), as a user's extra model paths would."""
+    from comfyui_host import load_json
+
+    from sora_nodes.provenance.manifest_bytes import has_manifest_bytes
+
+    comfy = require_comfyui()
+    folders = {"diffusion_models": [(core_graphs.WAN21["unet"], models / "diffusion_models" / WAN21["unet"])],
+               "vae": [(core_graphs.WAN21["vae"], models / "vae" / WAN21["vae"])]}  # fmt: skip
+    for folder, files in folders.items():
+        (tmp_path / "models" / folder).mkdir(parents=True)
+        for name, target in files:
+            (tmp_path / "models" / folder / name).symlink_to(target)
+    (tmp_path / "nodes").mkdir()
+    (tmp_path / "nodes" / "tiny_wan_text.py").write_text(TEXT_NODE)
+    (tmp_path / "nodes.yaml").write_text(f"tests:\n  custom_nodes: {json.dumps(str(tmp_path / 'nodes'))}\n")
+    workflow = tmp_path / "extend_video.json"
+    workflow.write_text(json.dumps(runnable_here(load_json(REPO / "workflows" / "core" / "api" / "extend_video.json"))))
+    python = os.environ.get("COMFYUI_PYTHON") or sys.executable
+    env = dict(os.environ, SORA_COMFYUI_PYTHON=python, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    if _needs_stub(python):
+        env["PYTHONPATH"] = os.pathsep.join([str(STUB), str(REPO)])
+    command = [sys.executable, "-m", "sora_nodes.cli", "run", str(workflow), "--comfyui", str(comfy),
+               "--models-dir", str(tmp_path / "models"), "--input-dir", str(REPO / "workflows" / "inputs"),
+               "--comfyui-args", f"--extra-model-paths-config {tmp_path / 'nodes.yaml'}",
+               "-o", str(tmp_path / "out")]  # fmt: skip
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    (saved,) = [Path(line) for line in result.stdout.splitlines() if line.endswith(".mp4")]
+    assert saved.parent.parent == tmp_path / "out" and saved.is_file()
+    assert len(read_video(saved)[0]) == SAVED_FRAMES["extend_video"]
+    assert has_manifest_bytes(saved)  # signed inside the server by SoraSaveVideo, copied out unchanged
+    assert f"step {STEPS}/{STEPS}" in result.stderr and "KSampler (node 20)" in result.stderr
+    print(f"\nsora run --comfyui: {saved.name}; progress lines {result.stderr.count('step ')}")

@@ -195,3 +195,20 @@ def test_the_shipped_core_workflows_are_what_their_script_writes_and_have_ui_twi
         kinds = {v["class_type"] for v in api.values()}
         assert {"VAELoader", "CLIPTextEncode", "VAEDecode", "SoraTaskPasteBack", "SoraSaveVideo"} <= kinds
         assert "KSampler" in kinds or "KSamplerAdvanced" in kinds
+
+
+def test_sora_run_names_the_core_nodes_and_how_to_point_at_a_comfyui(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "SORA_COMFYUI"} | {"PYTHONPATH": str(root)}
+    workflow = root / "workflows" / "core" / "api" / "extend_video.json"
+    command = [sys.executable, "-m", "sora_nodes.cli", "run", str(workflow), "-o", str(tmp_path)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "KSampler" in line and "UNETLoader" in line and "--comfyui DIR" in line and "SORA_COMFYUI" in line
+    assert not list(tmp_path.iterdir())

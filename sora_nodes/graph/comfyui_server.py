@@ -108,6 +108,8 @@ class ComfyUIServer:
         self.command = [install.python, "main.py", "--listen", "127.0.0.1", "--port", str(self.port)]
         self.command += ["--database-url", "sqlite:///:memory:", "--extra-model-paths-config", str(config)]
         self.command += ["--input-directory", str(input_dir.resolve()), "--output-directory", str(self.output)]
+        for name in ("temp", "user", "output"):
+            (self.work / name).mkdir()  # ComfyUI refuses folders that do not exist yet
         for name in ("temp", "user"):
             self.command += [f"--{name}-directory", str(self.work / name)]
         if _needs_cpu_flag(install.python):
@@ -152,7 +154,8 @@ class ComfyUIServer:
                 raise SoraError(f"ComfyUI exited at start-up (code {self.process.returncode}):\n{self.log_tail()}")
             with contextlib.suppress(OSError):
                 self._get("/system_stats")
-                if "IMPORT FAILED" in self.log_tail(100_000) and "sora_nodes" in self.log_tail(100_000):
+                log = self.log_tail(1_000_000).splitlines()
+                if any("IMPORT FAILED" in line and "sora_nodes" in line for line in log):  # ComfyUI goes on
                     raise SoraError(f"ComfyUI could not import the sora_nodes pack:\n{self.log_tail()}")
                 return
             time.sleep(0.5)
