@@ -103,7 +103,30 @@ class TinyWanTextEncode:
         return ([[embedding, {}]],)
 
 
-NODE_CLASS_MAPPINGS = {"TinyWanTextEncode": TinyWanTextEncode}
+class TinyWanCLIP:
+    """Stands in for core's CLIP object where a node takes one (tokenize, encode_from_tokens_scheduled)."""
+
+    def tokenize(self, text):
+        return text
+
+    def encode_from_tokens_scheduled(self, tokens):
+        return TinyWanTextEncode().encode(tokens)[0]
+
+
+class TinyWanCLIPLoader:
+    RETURN_TYPES = ("CLIP",)
+    FUNCTION = "load"
+    CATEGORY = "testing"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {}}
+
+    def load(self):
+        return (TinyWanCLIP(),)
+
+
+NODE_CLASS_MAPPINGS = {"TinyWanTextEncode": TinyWanTextEncode, "TinyWanCLIPLoader": TinyWanCLIPLoader}
 '''
 
 
@@ -520,3 +543,59 @@ def test_sora_run_runs_a_core_workflow_in_the_comfyui_it_is_given(models, tmp_pa
     assert has_manifest_bytes(saved)  # signed inside the server by SoraSaveVideo, copied out unchanged
     assert f"step {STEPS}/{STEPS}" in result.stderr and "KSampler (node 20)" in result.stderr
     print(f"\nsora run --comfyui: {saved.name}; progress lines {result.stderr.count('step ')}")
+
+
+def long_video(schedule: str, seconds: float = 3.0, steps: int = 2) -> dict:
+    """Core loaders around SoraLongVideoLatent, one decode, SaveImage (the tiny CLIP stand-in, see the module)."""
+    return {
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": WAN21["unet"], "weight_dtype": "default"}},
+        "2": {"class_type": "VAELoader", "inputs": {"vae_name": WAN21["vae"]}},
+        "3": {"class_type": "TinyWanCLIPLoader", "inputs": {}},
+        "4": {"class_type": "TinyWanTextEncode", "inputs": {"text": "static, blurry"}},
+        "5": {"class_type": "SoraLongVideoLatent", "inputs": {
+            "model": ["1", 0], "clip": ["3", 0], "vae": ["2", 0], "negative": ["4", 0],
+            "prompt": "a yellow square gliding right", "schedule": schedule, "seconds": seconds, "fps": 8.0,
+            "width": 32, "height": 32, "context_frames": 9, "overlap_frames": 4, "seed": 0, "steps": steps,
+            "cfg": 1.0, "sampler_name": "euler", "scheduler": "simple"}},
+        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["2", 0]}},
+        "11": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "core_long"}},
+    }  # fmt: skip
+
+
+def saved_frames(server, run) -> np.ndarray:
+    images = run.outputs("11")["images"]
+    return np.stack([np.array(Image.open(server.output / i["subfolder"] / i["filename"])) for i in images])
+
+
+def test_a_long_video_follows_its_schedule_window_by_window_on_cores_sampler(server):
+    first = server.run(long_video("1: a red ball bouncing in the rain"))
+    second = server.run(long_video("1: a green fish swimming upstream"))
+    for run in (first, second):
+        assert run.ended_with == "execution_success", json.dumps(run.of_type("execution_error"))[:3000]
+    a, b = saved_frames(server, first), saved_frames(server, second)
+    assert len(a) == 25  # 3 s at 8 fps, rounded up to 1 + 4k frames; decoded once
+    steps = [m for m in first.of_type("progress") if m.get("node") == "5"]
+    assert [m["value"] for m in steps] == list(range(1, 7)) and steps[-1]["max"] == 6  # 3 windows x 2 steps
+    # window 0 (video frames 0-8) renders before the schedule's first entry at 1 s: the same under both schedules;
+    # the later windows follow the entry, so a different line changes them
+    assert np.array_equal(a[:9], b[:9])
+    changed = np.abs(a[9:].astype(int) - b[9:].astype(int)).max(-1) > 0
+    assert changed.mean() > 0.5
+    print(f"\nlong video: {len(a)} frames, 3 windows; a new schedule line changed {changed.mean():.0%} of the pixels "
+          f"after 1 s and none before")  # fmt: skip
+
+
+def test_cancel_stops_a_long_video_at_the_next_step(server):
+    import threading
+
+    stopped = threading.Event()
+
+    def cancel(srv, data):
+        if data.get("node") == "5" and not stopped.is_set():
+            stopped.set()
+            srv.post("/interrupt")
+
+    run = server.run(long_video("5: a red ball", seconds=30.0, steps=200), on_progress=cancel)
+    assert run.ended_with == "execution_interrupted", run.messages[-3:]
+    steps = [m["value"] for m in run.of_type("progress") if m.get("node") == "5"]
+    assert max(steps) <= 3, steps  # of 15 windows x 200 steps
