@@ -35,6 +35,7 @@ STEPS = 30
 NEGATIVE = "static, blurry, low quality, jpeg artefacts, subtitles, distorted, extra limbs"
 PROMPT = "a medium red circle moving right on a plain mint background, static camera"
 CLIP = "sora_red_circle.mp4"
+SCHEDULE = "20: the lantern rises above the rooftops\n40: dawn breaks over the city, the lantern fades into the sky"
 
 
 def node(class_type: str, title: str, **inputs) -> dict:
@@ -121,6 +122,19 @@ def workflows() -> dict[str, dict]:
                       end_at_step=10000, return_with_leftover_noise="disable", model=["9", 0],
                       latent_image=["19", 0], **shared)  # fmt: skip
     out["extend_video_a14b"] = a14b
+    # a prompt-scheduled long video on core's model, CLIP and sampler, decoded once by core's tiled decoder
+    long = {k: v for k, v in common(WAN21, PROMPT, "long_video").items() if k not in ("6", "22")}
+    long["5"]["_meta"]["title"] = "Prompt before the schedule"
+    long["8"] = node("SoraPromptSafety", "Prompt schedule", prompt=SCHEDULE)
+    long["11"] = node("SoraLongVideoLatent", "Long video", model=["2", 0], clip=["3", 0], vae=["4", 0],
+                      negative=["7", 0], prompt=["5", 0], schedule=["8", 0], seconds=60.0, fps=16.0, width=832,
+                      height=480, context_frames=81, overlap_frames=16, seed=0, control_after_generate="fixed",
+                      steps=STEPS, cfg=WAN21["cfg"], sampler_name="uni_pc", scheduler="simple")  # fmt: skip
+    long["21"] = node("VAEDecodeTiled", "VAE Decode (tiled)", samples=["11", 0], vae=["4", 0], tile_size=512,
+                      overlap=64, temporal_size=64, temporal_overlap=8)  # fmt: skip
+    long["23"]["inputs"]["frames"] = ["21", 0]
+    long["24"]["inputs"]["fps"] = 16.0
+    out["long_video"] = long
     for graph in out.values():  # the frontend's Export (API) does not write the seed's control widget
         for item in graph.values():
             item["inputs"].pop("control_after_generate", None)
