@@ -46,8 +46,10 @@ class ComfyUIInstall:
 
 
 def core_nodes(graph: dict, mapping: dict) -> list[str]:
-    """The class types of an API graph that this pack does not provide (ComfyUI core's, or other packs')."""
-    return sorted({node.get("class_type") for node in graph.values() if node.get("class_type") not in mapping})
+    """The class types of an API graph that this pack does not provide (ComfyUI core's, or other packs'). An
+    unknown `Sora...` name is left out: it is a misspelt node of this pack, which validation reports."""
+    kinds = {node.get("class_type") for node in graph.values() if isinstance(node, dict)}
+    return sorted(k for k in kinds if isinstance(k, str) and k not in mapping and not k.startswith("Sora"))
 
 
 def find_comfyui(option: Path | None, extra_args: str | None = None) -> ComfyUIInstall | None:
