@@ -252,3 +252,17 @@ def test_a_bad_long_video_is_refused_before_anything_is_sampled(call, fragment):
     args = dict(schedule="2: x", seconds=4.0, fps=8.0, context_frames=17, overlap_frames=8) | call
     with pytest.raises(SoraError, match=fragment):
         plan_long_video(args.pop("schedule"), args.pop("seconds"), args.pop("fps"), WAN21, seed=0, **args)
+
+
+def test_sora_run_puts_a_frame_check_before_cores_save_nodes_too():
+    from sora_nodes.graph.guard import with_frame_safety
+
+    graph = {
+        "1": {"class_type": "VAEDecode", "inputs": {"samples": ["0", 0], "vae": ["9", 0]}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+        "3": {"class_type": "CreateVideo", "inputs": {"images": ["1", 0], "fps": 16.0}},
+    }
+    guarded = with_frame_safety(graph)
+    for save in ("2", "3"):
+        gate = guarded[guarded[save]["inputs"]["images"][0]]
+        assert gate["class_type"] == "SoraFrameSafety" and gate["inputs"]["frames"] == ["1", 0]
