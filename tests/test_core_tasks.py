@@ -193,8 +193,13 @@ def test_the_shipped_core_workflows_are_what_their_script_writes_and_have_ui_twi
         ui = json.loads((root / "workflows" / "core" / path.name).read_text())
         assert {(str(n["id"]), n["type"]) for n in ui["nodes"]} == {(k, v["class_type"]) for k, v in api.items()}
         kinds = {v["class_type"] for v in api.values()}
-        assert {"VAELoader", "CLIPTextEncode", "VAEDecode", "SoraTaskPasteBack", "SoraSaveVideo"} <= kinds
-        assert "KSampler" in kinds or "KSamplerAdvanced" in kinds
+        assert {"VAELoader", "CLIPTextEncode", "SoraFrameSafety", "SoraSaveVideo"} <= kinds
+        assert kinds & {"VAEDecode", "VAEDecodeTiled"} and kinds & {
+            "KSampler",
+            "KSamplerAdvanced",
+            "SoraLongVideoLatent",
+        }
+        assert ("SoraTaskPasteBack" in kinds) == (path.stem != "long_video")  # every task pastes back
 
 
 def test_sora_run_names_the_core_nodes_and_how_to_point_at_a_comfyui(tmp_path):
