@@ -29,6 +29,9 @@ from PIL import Image
 
 from sora_nodes.io.video import read_video, write_video
 
+sys.path.insert(0, str(REPO / "scripts"))
+import make_core_workflows as core_graphs  # noqa: E402
+
 WAN21 = {"unet": "tiny_wan2.1_t2v.safetensors", "vae": "wan_2.1_vae.safetensors"}
 WAN22 = {"unet": "tiny_wan2.2_ti2v_5B.safetensors", "vae": "wan2.2_vae.safetensors"}
 STEPS = 3
@@ -100,7 +103,30 @@ class TinyWanTextEncode:
         return ([[embedding, {}]],)
 
 
-NODE_CLASS_MAPPINGS = {"TinyWanTextEncode": TinyWanTextEncode}
+class TinyWanCLIP:
+    """Stands in for core's CLIP object where a node takes one (tokenize, encode_from_tokens_scheduled)."""
+
+    def tokenize(self, text):
+        return text
+
+    def encode_from_tokens_scheduled(self, tokens):
+        return TinyWanTextEncode().encode(tokens)[0]
+
+
+class TinyWanCLIPLoader:
+    RETURN_TYPES = ("CLIP",)
+    FUNCTION = "load"
+    CATEGORY = "testing"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {}}
+
+    def load(self):
+        return (TinyWanCLIP(),)
+
+
+NODE_CLASS_MAPPINGS = {"TinyWanTextEncode": TinyWanTextEncode, "TinyWanCLIPLoader": TinyWanCLIPLoader}
 '''
 
 
@@ -147,6 +173,12 @@ def server(models, tmp_path_factory):
         (root / "models" / folder).mkdir(parents=True)
         for file in (models / folder).iterdir():
             (root / "models" / folder / file.name).symlink_to(file)
+    # the shipped workflows' file names (workflows/core), on the tiny files of the same layout
+    for name, tiny in ((core_graphs.WAN21["unet"], WAN21), (core_graphs.A14B["high"], WAN21),
+                       (core_graphs.A14B["low"], WAN21), (core_graphs.WAN22_5B["unet"], WAN22)):  # fmt: skip
+        (root / "models" / "diffusion_models" / name).symlink_to(models / "diffusion_models" / tiny["unet"])
+    (root / "models" / "text_encoders").mkdir(parents=True)
+    (root / "models" / "text_encoders" / core_graphs.TEXT_ENCODER).touch()  # listed for the frontend, never read
     server = start_server(comfy, "link", root)
     # the inputs: clips written as H.264 and read back the way SoraLoadVideo reads them, a still and a mask
     for name, size, start in (("clip_a", 32, 0), ("clip_b", 32, 20), ("clip_22", 32, 0)):
@@ -404,3 +436,170 @@ def test_the_server_lists_the_core_task_nodes_with_cores_socket_types(server):
     assert info["SoraTaskPasteBack"]["output"] == ["IMAGE", "STRING"]
     switch = info["SoraWanExpertSwitch"]["input"]["required"]
     assert switch["scheduler"][0] == info["KSampler"]["input"]["required"]["scheduler"][0]  # core's own list
+
+
+CORE_WORKFLOWS = sorted((REPO / "workflows" / "core" / "api").glob("*.json"))
+SAVED_FRAMES = {  # frames in the saved MP4 of each shipped core workflow, on the 17-frame sample clip
+    "extend_video": 17 + 16,
+    "extend_video_backward": 16 + 17,
+    "extend_video_a14b": 17 + 16,
+    "loop_video": 17 + 8,
+    "connect_videos": 17 + 7 + 17,
+    "inpaint_scene": 17,
+    "image_to_video": 9,  # length 121 in the file, 9 here (Wan 2.2's full-size VAE decodes slowly on a CPU)
+    "long_video": 25,  # 60 s at 16 fps in the file, 3 s at 8 fps here
+}
+
+
+def runnable_here(api: dict) -> dict:
+    """A shipped core workflow as this test can afford it: the tiny text path for CLIPLoader + CLIPTextEncode
+    (see the module), 3 sampling steps (4 for A14B's pair) and a 9-frame image-to-video."""
+    graph = json.loads(json.dumps(api))
+    for node_id, item in list(graph.items()):
+        kind, inputs = item["class_type"], item["inputs"]
+        if kind == "CLIPLoader":
+            graph[node_id] = {"class_type": "TinyWanCLIPLoader", "inputs": {}}
+        elif kind == "CLIPTextEncode":
+            graph[node_id] = {"class_type": "TinyWanTextEncode", "inputs": {"text": inputs["text"]}}
+        elif kind == "KSampler":
+            inputs["steps"] = STEPS
+        elif kind == "SoraWanExpertSwitch":
+            inputs["steps"] = 4
+        elif kind == "SoraImageToVideoLatent":
+            inputs["length"] = 9
+        elif kind == "SoraLongVideoLatent":  # 3 windows of 9 frames at 32x32, 2 steps each
+            inputs |= {"seconds": 3.0, "fps": 8.0, "width": 32, "height": 32, "context_frames": 9,
+                       "overlap_frames": 4, "steps": 2}  # fmt: skip
+    return graph
+
+
+@pytest.mark.parametrize("path", CORE_WORKFLOWS, ids=lambda p: p.stem)
+def test_each_shipped_core_workflow_runs_in_the_real_server(server, path):
+    from comfyui_host import load_json, provide_sample_inputs
+
+    provide_sample_inputs(server)
+    run = server.run(runnable_here(load_json(path)))
+    assert run.ended_with == "execution_success", json.dumps(run.of_type("execution_error"))[:3000]
+    (report,) = run.outputs("22")["text"] if "22" in run.history["prompt"][2] else ["no seam: one render"]
+    (video,) = run.outputs("24")["images"]
+    frames, _ = read_video(server.output / video["subfolder"] / video["filename"])
+    print(f"\n{path.stem}: {len(frames)} frames in {run.seconds:.0f} s; {report}")
+    assert len(frames) == SAVED_FRAMES[path.stem]
+    assert "seam" in report or "no join in time" in report
+
+
+def test_the_real_frontend_loads_each_core_workflow_and_queues_its_api_twin(server):
+    from comfyui_host import frontend, load_json, provide_sample_inputs, require_browser
+
+    require_browser()
+    provide_sample_inputs(server)
+    info = server.object_info()
+    queue = "async () => { const r = await app.graphToPrompt(); return r.output; }"
+    with frontend(server) as (page, console):
+        for path in CORE_WORKFLOWS:
+            ui = load_json(REPO / "workflows" / "core" / path.name)
+            page.evaluate("async (g) => { await app.loadGraphData(g); }", ui)
+            queued = page.evaluate(queue)
+            twin = load_json(path)
+            assert queued.keys() == twin.keys(), path.name
+            for node_id, item in queued.items():
+                assert item["class_type"] == twin[node_id]["class_type"], (path.name, node_id)
+                declared = {**info[item["class_type"]]["input"].get("required", {}),
+                            **info[item["class_type"]]["input"].get("optional", {})}  # fmt: skip
+                ours = {k: v for k, v in item["inputs"].items() if k in declared}  # less UI-only inputs (upload)
+                assert ours == twin[node_id]["inputs"], (path.name, node_id, ours, twin[node_id]["inputs"])
+    assert not [line for line in console if "[pageerror]" in line and "reading 'id'" not in line], console
+
+
+def test_sora_run_runs_a_core_workflow_in_the_comfyui_it_is_given(models, tmp_path):
+    """`sora run --comfyui DIR` on a graph of core loaders and KSampler: a server on loopback, progress shown,
+    the MP4 collected with its C2PA manifest, the server stopped. The tiny text node comes in through the
+    server arguments (--comfyui-args), as a user's extra model paths would."""
+    from comfyui_host import load_json
+
+    from sora_nodes.provenance.manifest_bytes import has_manifest_bytes
+
+    comfy = require_comfyui()
+    folders = {"diffusion_models": [(core_graphs.WAN21["unet"], models / "diffusion_models" / WAN21["unet"])],
+               "vae": [(core_graphs.WAN21["vae"], models / "vae" / WAN21["vae"])]}  # fmt: skip
+    for folder, files in folders.items():
+        (tmp_path / "models" / folder).mkdir(parents=True)
+        for name, target in files:
+            (tmp_path / "models" / folder / name).symlink_to(target)
+    (tmp_path / "nodes").mkdir()
+    (tmp_path / "nodes" / "tiny_wan_text.py").write_text(TEXT_NODE)
+    (tmp_path / "nodes.yaml").write_text(f"tests:\n  custom_nodes: {json.dumps(str(tmp_path / 'nodes'))}\n")
+    workflow = tmp_path / "extend_video.json"
+    workflow.write_text(json.dumps(runnable_here(load_json(REPO / "workflows" / "core" / "api" / "extend_video.json"))))
+    python = os.environ.get("COMFYUI_PYTHON") or sys.executable
+    env = dict(os.environ, SORA_COMFYUI_PYTHON=python, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    if _needs_stub(python):
+        env["PYTHONPATH"] = os.pathsep.join([str(STUB), str(REPO)])
+    command = [sys.executable, "-m", "sora_nodes.cli", "run", str(workflow), "--comfyui", str(comfy),
+               "--models-dir", str(tmp_path / "models"), "--input-dir", str(REPO / "workflows" / "inputs"),
+               "--comfyui-args", f"--extra-model-paths-config {tmp_path / 'nodes.yaml'}",
+               "-o", str(tmp_path / "out")]  # fmt: skip
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    (saved,) = [Path(line) for line in result.stdout.splitlines() if line.endswith(".mp4")]
+    assert saved.parent.parent == tmp_path / "out" and saved.is_file()
+    assert len(read_video(saved)[0]) == SAVED_FRAMES["extend_video"]
+    assert has_manifest_bytes(saved)  # signed inside the server by SoraSaveVideo, copied out unchanged
+    assert f"step {STEPS}/{STEPS}" in result.stderr and "KSampler (node 20)" in result.stderr
+    print(f"\nsora run --comfyui: {saved.name}; progress lines {result.stderr.count('step ')}")
+
+
+def long_video(schedule: str, seconds: float = 3.0, steps: int = 2) -> dict:
+    """Core loaders around SoraLongVideoLatent, one decode, SaveImage (the tiny CLIP stand-in, see the module)."""
+    return {
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": WAN21["unet"], "weight_dtype": "default"}},
+        "2": {"class_type": "VAELoader", "inputs": {"vae_name": WAN21["vae"]}},
+        "3": {"class_type": "TinyWanCLIPLoader", "inputs": {}},
+        "4": {"class_type": "TinyWanTextEncode", "inputs": {"text": "static, blurry"}},
+        "5": {"class_type": "SoraLongVideoLatent", "inputs": {
+            "model": ["1", 0], "clip": ["3", 0], "vae": ["2", 0], "negative": ["4", 0],
+            "prompt": "a yellow square gliding right", "schedule": schedule, "seconds": seconds, "fps": 8.0,
+            "width": 32, "height": 32, "context_frames": 9, "overlap_frames": 4, "seed": 0, "steps": steps,
+            "cfg": 1.0, "sampler_name": "euler", "scheduler": "simple"}},
+        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["2", 0]}},
+        "11": {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": "core_long"}},
+    }  # fmt: skip
+
+
+def saved_frames(server, run) -> np.ndarray:
+    images = run.outputs("11")["images"]
+    return np.stack([np.array(Image.open(server.output / i["subfolder"] / i["filename"])) for i in images])
+
+
+def test_a_long_video_follows_its_schedule_window_by_window_on_cores_sampler(server):
+    first = server.run(long_video("1: a red ball bouncing in the rain"))
+    second = server.run(long_video("1: a green fish swimming upstream"))
+    for run in (first, second):
+        assert run.ended_with == "execution_success", json.dumps(run.of_type("execution_error"))[:3000]
+    a, b = saved_frames(server, first), saved_frames(server, second)
+    assert len(a) == 25  # 3 s at 8 fps, rounded up to 1 + 4k frames; decoded once
+    steps = [m for m in first.of_type("progress") if m.get("node") == "5"]
+    assert [m["value"] for m in steps] == list(range(1, 7)) and steps[-1]["max"] == 6  # 3 windows x 2 steps
+    # window 0 (video frames 0-8) renders before the schedule's first entry at 1 s: the same under both schedules;
+    # the later windows follow the entry, so a different line changes them
+    assert np.array_equal(a[:9], b[:9])
+    changed = np.abs(a[9:].astype(int) - b[9:].astype(int)).max(-1) > 0
+    assert changed.mean() > 0.5
+    print(f"\nlong video: {len(a)} frames, 3 windows; a new schedule line changed {changed.mean():.0%} of the pixels "
+          f"after 1 s and none before")  # fmt: skip
+
+
+def test_cancel_stops_a_long_video_at_the_next_step(server):
+    import threading
+
+    stopped = threading.Event()
+
+    def cancel(srv, data):
+        if data.get("node") == "5" and not stopped.is_set():
+            stopped.set()
+            srv.post("/interrupt")
+
+    run = server.run(long_video("5: a red ball", seconds=30.0, steps=200), on_progress=cancel)
+    assert run.ended_with == "execution_interrupted", run.messages[-3:]
+    steps = [m["value"] for m in run.of_type("progress") if m.get("node") == "5"]
+    assert max(steps) <= 3, steps  # of 15 windows x 200 steps

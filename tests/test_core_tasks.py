@@ -175,3 +175,99 @@ def test_the_expert_switch_for_wans_own_settings():
         switch_step(torch.tensor([0.95, 0.5, 0.95, 0.0]), 0.9)
     with pytest.raises(SoraError, match="fraction"):
         switch_step(flow_sigmas(10, 5.0), 87.5)
+
+
+def test_the_shipped_core_workflows_are_what_their_script_writes_and_have_ui_twins():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    check = subprocess.run([sys.executable, "scripts/make_core_workflows.py", "--check"], cwd=root, capture_output=True)
+    assert check.returncode == 0, check.stderr.decode()
+    api_files = sorted((root / "workflows" / "core" / "api").glob("*.json"))
+    assert {p.stem for p in api_files} == {p.stem for p in (root / "workflows" / "core").glob("*.json")}
+    for path in api_files:  # the same nodes in both forms (the real frontend's test compares the inputs too)
+        api = json.loads(path.read_text())
+        ui = json.loads((root / "workflows" / "core" / path.name).read_text())
+        assert {(str(n["id"]), n["type"]) for n in ui["nodes"]} == {(k, v["class_type"]) for k, v in api.items()}
+        kinds = {v["class_type"] for v in api.values()}
+        assert {"VAELoader", "CLIPTextEncode", "SoraFrameSafety", "SoraSaveVideo"} <= kinds
+        assert kinds & {"VAEDecode", "VAEDecodeTiled"} and kinds & {
+            "KSampler",
+            "KSamplerAdvanced",
+            "SoraLongVideoLatent",
+        }
+        assert ("SoraTaskPasteBack" in kinds) == (path.stem != "long_video")  # every task pastes back
+
+
+def test_sora_run_names_the_core_nodes_and_how_to_point_at_a_comfyui(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "SORA_COMFYUI"} | {"PYTHONPATH": str(root)}
+    workflow = root / "workflows" / "core" / "api" / "extend_video.json"
+    command = [sys.executable, "-m", "sora_nodes.cli", "run", str(workflow), "-o", str(tmp_path)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "KSampler" in line and "UNETLoader" in line and "--comfyui DIR" in line and "SORA_COMFYUI" in line
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_long_video_is_planned_in_windows_that_each_know_the_last_and_follow_the_schedule():
+    from sora_nodes.tasks.core_long_video import chain_windows, plan_long_video
+
+    plan = plan_long_video("2: a blue square\n4: a green triangle", 6.0, 8.0, WAN21, context_frames=17,
+                           overlap_frames=8, seed=7)  # fmt: skip
+    assert plan.frames == 49 and plan.latent_frames == 13  # 6 s at 8 fps = 48 frames, rounded up to 1 + 4k
+    starts = [(w.start, w.end, w.known) for w in plan.windows]
+    assert starts == [(0, 5, 0), (3, 8, 2), (6, 11, 2), (8, 13, 3)]  # the last window moved back to full length
+    assert [w.prompt for w in plan.windows] == [-1, 0, 0, 1]  # new frames from 0, 2.1, 3.6 and 5.1 s
+    assert len({w.seed for w in plan.windows}) == 4
+
+    seen = []
+
+    def sample(window, latent, mask):  # a sampler that writes the window's index into what it regenerates
+        seen.append((window.index, latent[:, :, : window.known].clone(), mask[0, 0, :, 0, 0].tolist()))
+        return torch.where(mask.bool().expand_as(latent), float(window.index + 1), latent)
+
+    latent = chain_windows(plan, torch.zeros(1, 16, 13, 2, 2), sample)
+    assert latent[0, 0, :, 0, 0].tolist() == [1] * 5 + [2] * 3 + [3] * 3 + [4] * 2
+    assert all(known.eq(previous + 1).all() for (_, known, _), previous in zip(seen[1:], [0, 1, 2], strict=True))
+    assert seen[1][2] == [0, 0, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "call, fragment",
+    [
+        (dict(schedule="two: x"), "SECONDS: prompt"),
+        (dict(overlap_frames=40), "overlap_frames must cover"),
+        (dict(context_frames=18), "try 17 or 21"),
+        (dict(seconds=0.0), "positive"),
+    ],
+)
+def test_a_bad_long_video_is_refused_before_anything_is_sampled(call, fragment):
+    from sora_nodes.tasks.core_long_video import plan_long_video
+
+    args = dict(schedule="2: x", seconds=4.0, fps=8.0, context_frames=17, overlap_frames=8) | call
+    with pytest.raises(SoraError, match=fragment):
+        plan_long_video(args.pop("schedule"), args.pop("seconds"), args.pop("fps"), WAN21, seed=0, **args)
+
+
+def test_sora_run_puts_a_frame_check_before_cores_save_nodes_too():
+    from sora_nodes.graph.guard import with_frame_safety
+
+    graph = {
+        "1": {"class_type": "VAEDecode", "inputs": {"samples": ["0", 0], "vae": ["9", 0]}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
+        "3": {"class_type": "CreateVideo", "inputs": {"images": ["1", 0], "fps": 16.0}},
+    }
+    guarded = with_frame_safety(graph)
+    for save in ("2", "3"):
+        gate = guarded[guarded[save]["inputs"]["images"][0]]
+        assert gate["class_type"] == "SoraFrameSafety" and gate["inputs"]["frames"] == ["1", 0]

@@ -5,6 +5,7 @@ The keys of NODE_CLASS_MAPPINGS are the `class_type` stored in every saved workf
 
 from ..graph.host import serve_inside_comfyui
 from .comfyui_host import comfyui_host
+from .core_long_video import SoraLongVideoLatent
 from .core_tasks import (
     SoraConnectVideosLatent,
     SoraExtendVideoLatent,
@@ -50,6 +51,7 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {
     "SoraInpaintSceneLatent": SoraInpaintSceneLatent,
     "SoraTaskPasteBack": SoraTaskPasteBack,
     "SoraWanExpertSwitch": SoraWanExpertSwitch,
+    "SoraLongVideoLatent": SoraLongVideoLatent,
 }
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "SoraCheckpointLoader": "Sora Checkpoint Loader",
@@ -77,6 +79,7 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "SoraInpaintSceneLatent": "Sora Inpaint Scene (core latent)",
     "SoraTaskPasteBack": "Sora Task Paste Back",
     "SoraWanExpertSwitch": "Sora Wan 2.2 Expert Switch",
+    "SoraLongVideoLatent": "Sora Long Video (core model)",
 }
 
 serve_inside_comfyui(comfyui_host)  # nodes reach ComfyUI's folders and progress bar through the host
