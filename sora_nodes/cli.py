@@ -194,6 +194,7 @@ def cmd_run(args) -> int:
 
 def _run_graph(args, path, graph, host) -> int:
     from .comfy import NODE_CLASS_MAPPINGS
+    from .graph.comfyui_server import core_nodes, find_comfyui, no_comfyui_message, run_in_comfyui
     from .graph.convert import ConversionError, ui_to_api
     from .graph.guard import guard_graph
     from .graph.host import Interrupted, use_host
@@ -210,11 +211,30 @@ def _run_graph(args, path, graph, host) -> int:
                 graph = ui_to_api(ui, mapping, where=str(path))
             except ConversionError as e:
                 twin = path.parent / "api" / path.name
+                core = sorted({n.get("type") for n in ui.get("nodes", [])} - set(mapping))
+                if core and twin.is_file():  # the pack cannot convert core nodes' widgets; their API twin runs
+                    raise WorkflowError(
+                        f"{path} uses nodes the pack does not provide ({', '.join(core)}), so it runs in a real "
+                        f"ComfyUI from its API form: sora run {twin} --comfyui DIR",
+                        e.errors,
+                    ) from None
                 if twin.is_file():
                     raise WorkflowError(f"{e}; its API version runs as is: sora run {twin}", e.errors) from None
                 raise
+        core = core_nodes(graph, mapping)
+        install = find_comfyui(args.comfyui, args.comfyui_args)
+        if core and install is None:
+            raise SoraError(no_comfyui_message(core))
         graph, ui = apply_overrides(graph, mapping, args.set, ui)
         graph = guard_graph(graph, where=str(path))
+        if core:  # core loaders and samplers: the user's ComfyUI runs the graph, safety gates included
+            files = run_in_comfyui(
+                install, graph, ui, output_dir=host.output, input_dir=host.input, models_dir=args.models_dir,
+                quiet=args.quiet,
+            )  # fmt: skip
+            for file in files:
+                print(file)
+            return 0
         try:
             files = run_workflow(graph, mapping=mapping, host=host, ui=ui, where=str(path))
         except Interrupted:
@@ -384,6 +404,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--input-dir", type=Path, default=None, help="folder of input videos (default <workflow dir>/input or ./input)"
+    )
+    run.add_argument(
+        "--comfyui",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a ComfyUI checkout that runs graphs with core nodes (UNETLoader, KSampler...); default $SORA_COMFYUI",
+    )
+    run.add_argument(
+        "--comfyui-args",
+        default=None,
+        metavar="ARGS",
+        help='extra arguments for that ComfyUI server, e.g. "--lowvram" (default $SORA_COMFYUI_ARGS)',
     )
     run.add_argument(
         "--allow-absolute-inputs",

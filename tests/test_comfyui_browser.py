@@ -131,16 +131,23 @@ def test_the_pack_adds_no_page_error_or_failed_request_when_the_frontend_opens(s
 def test_the_template_browser_shows_every_shipped_workflow_with_its_thumbnail(server):
     names = sorted(path.stem for path in WORKFLOW.parent.glob("*.json"))
     with frontend(server) as (page, console):
+        waiting_for = "the template browser"
         try:
             page.evaluate("() => app.extensionManager.command.execute('Comfy.BrowseTemplates')")
             page.get_by_text(PACK_DIR_NAME, exact=True).first.click()  # the pack's category, under Custom Nodes
             for name in names:  # as a user scrolls down the cards
-                assert page.evaluate(SCROLL_TO_CARD, name), f"no card for {name} in the pack's templates"
+                # 1.58 draws the cards' frames first and their <img> a moment later: both are waited for
+                waiting_for = f"the card of {name} in the pack's templates"
+                page.wait_for_function(SCROLL_TO_CARD, arg=name, timeout=30_000)
+                waiting_for = f"the thumbnail of {name}"
                 page.wait_for_function(THUMBNAIL_SHOWN, arg=name, timeout=30_000)
             page.screenshot(path=str(artifacts_dir() / "browser-templates.png"))
         except Exception as error:
             page.screenshot(path=str(artifacts_dir() / "browser-templates-failed.png"))
-            pytest.fail(f"{type(error).__name__}: {error}\n--- browser console ---\n" + "\n".join(console[-80:]))
+            pytest.fail(
+                f"waiting for {waiting_for}: {type(error).__name__}: {error}\n--- browser console ---\n"
+                + "\n".join(console[-80:])
+            )
     ours = f"/workflow_templates/{PACK_DIR_NAME}/"
     assert not [line for line in console if line.startswith("[http ") and ours in line], console
 

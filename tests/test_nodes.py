@@ -79,6 +79,68 @@ CONTRACT = {  # class -> (input socket types by name, output types); the fronten
     "SoraSaveVideo": ({"frames": "IMAGE", "fps": "FLOAT", "filename_prefix": "STRING", "format": "COMBO"}, ()),
     "SoraPromptSafety": ({"prompt": "STRING"}, ("STRING",)),
     "SoraFrameSafety": ({"frames": "IMAGE", "every": "INT", "min_unsafe": "INT"}, ("IMAGE",)),
+    # the tasks on ComfyUI core's types (issue 23)
+    "SoraImageToVideoLatent": (
+        {"vae": "VAE", "image": "IMAGE", "length": "INT", "context_frames": "INT", "batch_size": "INT"},
+        ("LATENT",),
+    ),
+    "SoraExtendVideoLatent": (
+        {
+            "vae": "VAE",
+            "frames": "IMAGE",
+            "direction": "COMBO",
+            "new_frames": "INT",
+            "context_frames": "INT",
+            "batch_size": "INT",
+        },
+        ("LATENT",),
+    ),
+    "SoraConnectVideosLatent": (
+        {
+            "vae": "VAE",
+            "clip_a": "IMAGE",
+            "clip_b": "IMAGE",
+            "transition_frames": "INT",
+            "context_frames": "INT",
+            "batch_size": "INT",
+        },
+        ("LATENT",),
+    ),
+    "SoraLoopVideoLatent": (
+        {"vae": "VAE", "frames": "IMAGE", "transition_frames": "INT", "context_frames": "INT", "batch_size": "INT"},
+        ("LATENT",),
+    ),
+    "SoraInpaintSceneLatent": (
+        {"vae": "VAE", "frames": "IMAGE", "mask": "MASK", "context_frames": "INT", "batch_size": "INT"},
+        ("LATENT",),
+    ),
+    "SoraTaskPasteBack": ({"images": "IMAGE", "latent": "LATENT"}, ("IMAGE", "STRING")),
+    "SoraLongVideoLatent": (
+        {
+            "model": "MODEL",
+            "clip": "CLIP",
+            "vae": "VAE",
+            "negative": "CONDITIONING",
+            "prompt": "STRING",
+            "schedule": "STRING",
+            "seconds": "FLOAT",
+            "fps": "FLOAT",
+            "width": "INT",
+            "height": "INT",
+            "context_frames": "INT",
+            "overlap_frames": "INT",
+            "seed": "INT",
+            "steps": "INT",
+            "cfg": "FLOAT",
+            "sampler_name": "COMBO",
+            "scheduler": "COMBO",
+        },
+        ("LATENT",),
+    ),
+    "SoraWanExpertSwitch": (
+        {"task": "COMBO", "steps": "INT", "shift": "FLOAT", "scheduler": "COMBO", "sampler_name": "COMBO"},
+        ("INT", "INT"),
+    ),
 }
 
 

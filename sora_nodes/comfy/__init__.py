@@ -5,6 +5,16 @@ The keys of NODE_CLASS_MAPPINGS are the `class_type` stored in every saved workf
 
 from ..graph.host import serve_inside_comfyui
 from .comfyui_host import comfyui_host
+from .core_long_video import SoraLongVideoLatent
+from .core_tasks import (
+    SoraConnectVideosLatent,
+    SoraExtendVideoLatent,
+    SoraImageToVideoLatent,
+    SoraInpaintSceneLatent,
+    SoraLoopVideoLatent,
+    SoraTaskPasteBack,
+)
+from .expert_switch import SoraWanExpertSwitch
 from .latent import SoraEmptyVideoLatent, SoraVideoDecode, SoraVideoEncode
 from .loader import SoraCheckpointLoader
 from .long_video import SoraLongVideo
@@ -34,6 +44,14 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {
     "SoraInpaintScene": SoraInpaintScene,
     "SoraLongVideo": SoraLongVideo,
     "SoraWanLoader": SoraWanLoader,
+    "SoraImageToVideoLatent": SoraImageToVideoLatent,
+    "SoraExtendVideoLatent": SoraExtendVideoLatent,
+    "SoraConnectVideosLatent": SoraConnectVideosLatent,
+    "SoraLoopVideoLatent": SoraLoopVideoLatent,
+    "SoraInpaintSceneLatent": SoraInpaintSceneLatent,
+    "SoraTaskPasteBack": SoraTaskPasteBack,
+    "SoraWanExpertSwitch": SoraWanExpertSwitch,
+    "SoraLongVideoLatent": SoraLongVideoLatent,
 }
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "SoraCheckpointLoader": "Sora Checkpoint Loader",
@@ -54,6 +72,14 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "SoraInpaintScene": "Sora Inpaint Scene",
     "SoraLongVideo": "Sora Long Video",
     "SoraWanLoader": "Sora Wan 2.1 Loader",
+    "SoraImageToVideoLatent": "Sora Image To Video (core latent)",
+    "SoraExtendVideoLatent": "Sora Extend Video (core latent)",
+    "SoraConnectVideosLatent": "Sora Connect Videos (core latent)",
+    "SoraLoopVideoLatent": "Sora Loop Video (core latent)",
+    "SoraInpaintSceneLatent": "Sora Inpaint Scene (core latent)",
+    "SoraTaskPasteBack": "Sora Task Paste Back",
+    "SoraWanExpertSwitch": "Sora Wan 2.2 Expert Switch",
+    "SoraLongVideoLatent": "Sora Long Video (core model)",
 }
 
 serve_inside_comfyui(comfyui_host)  # nodes reach ComfyUI's folders and progress bar through the host

@@ -12,14 +12,12 @@ import cv2
 import numpy as np
 
 from ..errors import ShapeError
+from ..tasks.seams import consecutive_differences, levels, loop_seam, seam_ratio  # the seam figures live with the tasks
 from .detect import as_uint8
 
+__all__ = ["PSNR_CAP", "consecutive_differences", "levels", "loop_seam", "psnr", "seam_ratio", "sharpness"]
+
 PSNR_CAP = 100.0  # dB reported for identical pixels, whose PSNR is infinite
-
-
-def levels(frames) -> np.ndarray:
-    """Frames [..., H, W, 3] (uint8, or float in 0..1, numpy or torch) -> float64 8-bit levels."""
-    return as_uint8(frames).astype(np.float64)
 
 
 def psnr(a, b, mask=None) -> float:
@@ -35,33 +33,6 @@ def psnr(a, b, mask=None) -> float:
         error = error[mask]
     mse = float(error.mean())
     return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10 * math.log10(255.0**2 / mse))
-
-
-def consecutive_differences(frames) -> np.ndarray:
-    """[T-1]: mean absolute difference between each frame and the next, 8-bit levels."""
-    video = levels(frames)
-    if video.ndim != 4 or len(video) < 2:
-        raise ShapeError(f"consecutive differences need a clip [T >= 2, H, W, 3], got {list(video.shape)}")
-    return np.abs(np.diff(video, axis=0)).mean(axis=(1, 2, 3))
-
-
-def seam_ratio(frames, seam: int) -> float:
-    """Difference between frames `seam` and `seam + 1`, over the clip's median consecutive difference.
-
-    1 means the join moves as much as a typical frame step; a hard cut is several times that."""
-    diffs = consecutive_differences(frames)
-    if not 0 <= seam < len(diffs):
-        raise ShapeError(f"the seam after frame {seam} is outside a {len(diffs) + 1}-frame clip")
-    return float(diffs[seam] / max(float(np.median(diffs)), 1e-6))
-
-
-def loop_seam(frames) -> float:
-    """Difference from the last frame back to the first, over the median consecutive difference: the
-    seam a viewer sees each time the loop restarts."""
-    video = levels(frames)
-    diffs = consecutive_differences(frames)
-    wrap = float(np.abs(video[-1] - video[0]).mean())
-    return wrap / max(float(np.median(diffs)), 1e-6)
 
 
 def sharpness(frames) -> np.ndarray:

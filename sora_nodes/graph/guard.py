@@ -12,7 +12,15 @@ from ..safety.frames import FrameSafetySettings
 from ..safety.gate import require_safe_prompts
 from .prompts import prompt_texts
 
-SAVE_NODES = {"SoraSaveVideo": "frames"}  # class -> its frames input
+# class -> its frames input: the pack's save node, and ComfyUI core's nodes that save or wrap decoded frames
+# (a graph run through a real ComfyUI, `sora run --comfyui`, may save with them)
+SAVE_NODES = {
+    "SoraSaveVideo": "frames",
+    "SaveImage": "images",
+    "SaveAnimatedWEBP": "images",
+    "SaveAnimatedPNG": "images",
+    "CreateVideo": "images",
+}
 FRAME_SAFETY = "SoraFrameSafety"
 DEFAULTS = FrameSafetySettings()
 

@@ -19,6 +19,15 @@ class LatentFormat:
     spatial: int = 8  # VAE k_s
     patch: tuple[int, int, int] = (1, 2, 2)  # DiT (p_t, p_h, p_w)
 
+    @classmethod
+    def from_ratios(cls, channels: int, spatial: int, temporal: int) -> LatentFormat:
+        """The format of a VAE known only by its ratios (a ComfyUI core VAE): no DiT patch, since the host's
+        model pads to its own patch. Wan 2.1: (16, 8, 4); Wan 2.2 TI2V-5B: (48, 16, 4)."""
+        for name, value in (("channels", channels), ("spatial ratio", spatial), ("temporal ratio", temporal)):
+            if not isinstance(value, int) or value < 1:
+                raise ShapeError(f"a latent format needs a positive whole {name}, got {value!r}")
+        return cls(channels=channels, temporal=temporal, spatial=spatial, patch=(1, 1, 1))
+
     @property
     def frame_step(self) -> int:
         return self.temporal * self.patch[0]

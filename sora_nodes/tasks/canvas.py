@@ -22,6 +22,7 @@ from ..errors import ShapeError, SoraError
 from ..models.latent_format import LatentFormat
 from ..models.vae import VideoVAE
 from ..pipeline.generate import encode_frames
+from .seams import seam_correction  # also imported from here by older code
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: tensor fields have no truth value to compare by
@@ -32,6 +33,7 @@ class TaskCanvas:
     lead: Tensor | None = None  # [L, H, W, 3] source frames before the canvas, beyond the model's context
     trail: Tensor | None = None  # [L, H, W, 3] source frames after the canvas
     blend: int = 8  # new frames over which the VAE's error on the adjacent kept frame fades out (0 = off)
+    loops: bool = False  # the output is played as a loop: its last frame leads into its first
 
     def __post_init__(self):
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3:
@@ -57,6 +59,20 @@ class TaskCanvas:
         cells = -F.max_pool2d(-groups[:, None], fmt.spatial)  # [T', 1, H', W']: min over each cell
         return cells.permute(1, 0, 2, 3)[None]  # [1, 1, T', H', W']
 
+    def noise_mask(self, fmt: LatentFormat) -> Tensor:
+        """[1, 1, T', H', W'] float: ComfyUI's `noise_mask` at latent resolution, 1 = regenerate (the
+        complement of `latent_mask`). Given at latent size, core's sampler uses it as is, so the causal
+        time grouping stays exact (its trilinear resize would blur it across latent frames)."""
+        return 1.0 - self.latent_mask(fmt)
+
+    def joins(self) -> list[int]:
+        """Output index of the last frame before each join between wholly kept and new frames: the seams a
+        viewer can see, in the timeline `finish` returns (source frames outside the canvas included)."""
+        whole = self.known.flatten(1).all(1)  # [T]: frames kept entirely
+        start, stop, _ = self.keep.indices(self.length)
+        offset = (0 if self.lead is None else len(self.lead)) - start
+        return [i + offset for i in range(start, stop - 1) if bool(whole[i]) != bool(whole[i + 1])]
+
     def condition(self, vae: VideoVAE, fmt: LatentFormat) -> SpacetimeCondition:
         """Encodes the timeline and masks it: the spacetime condition for the sampler."""
         mask = self.latent_mask(fmt)
@@ -78,33 +94,6 @@ class TaskCanvas:
         out = torch.where(self.known[..., None], self.frames.to(decoded.dtype), decoded)
         parts = [self.lead, out[self.keep].clamp(0, 1), self.trail]
         return torch.cat([p.to(out.dtype) for p in parts if p is not None])
-
-
-def seam_correction(residual: Tensor, known_frames: Tensor, blend: int) -> Tensor:
-    """What to add to the decoded frames so new frames join kept ones without a jump.
-
-    Pasting a kept frame exactly replaces the VAE's reconstruction of it, which is off by its
-    coding error, so the first new frame would differ from the kept one by that error on top of
-    the motion. The error of each kept frame next to new ones is carried whole into the first new
-    frame and fades out linearly over the next `blend`; between two kept frames (connect) the two errors are
-    interpolated. residual [T, H, W, 3] = source - decoded; known_frames [T] bool."""
-    t = len(residual)
-    times = torch.arange(t, dtype=torch.float32)
-    index = known_frames.nonzero()[:, 0]  # [K]
-    if not len(index) or blend <= 0:
-        return torch.zeros_like(residual)
-    gap = times[:, None] - index[None].float()  # [T, K]: time since each known frame (negative: until it)
-    before = torch.where(gap >= 0, gap, torch.inf).argmin(1)  # [T]: the nearest known frame at or before
-    after = torch.where(gap <= 0, -gap, torch.inf).argmin(1)  # [T]: the nearest known frame at or after
-    weight = lambda k, ok: torch.where(ok, (1 - ((times - index[k]).abs() - 1) / blend).clamp(0, 1), 0.0)  # noqa: E731
-    w_before = weight(before, index[before] <= times)
-    w_after = weight(after, index[after] >= times)
-    scale = torch.clamp(w_before + w_after, min=1)  # where both reach, interpolate between them
-    w_before, w_after = w_before / scale, w_after / scale  # [T]
-    correction = (
-        w_before[:, None, None, None] * residual[index[before]] + w_after[:, None, None, None] * residual[index[after]]
-    )
-    return torch.where(known_frames[:, None, None, None], 0.0, correction)
 
 
 def check_context(length: int, max_frames: int, task: str) -> None:

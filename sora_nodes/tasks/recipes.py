@@ -35,7 +35,7 @@ def _seams(lengths: list[int], known: list[bool]) -> list[int]:
     return [ends[i] - 1 for i in range(len(lengths) - 1) if known[i] != known[i + 1] and lengths[i] and lengths[i + 1]]
 
 
-def _layout(parts: list, fmt: LatentFormat, max_frames: int, task: str) -> TaskCanvas:
+def _layout(parts: list, fmt: LatentFormat, max_frames: int, task: str, loops: bool = False) -> TaskCanvas:
     """Picks how much of each known clip the canvas holds (as much as fits the model's context) and
     how many frames to pad, so the canvas is 1 + k*k_t frames and every join falls inside a latent
     frame: the decoder joins frames within a latent smoothly, while a join on a latent boundary
@@ -62,10 +62,10 @@ def _layout(parts: list, fmt: LatentFormat, max_frames: int, task: str) -> TaskC
             f"{max_frames}-frame context as 1 + k*{step} frames; ask for fewer new frames "
             f"(at most {max_frames - 2}), or use SoraLongVideo, which chains windows"
         )
-    return _draw(parts, best)
+    return _draw(parts, best, loops)
 
 
-def _draw(parts: list, lengths: list[int]) -> TaskCanvas:
+def _draw(parts: list, lengths: list[int], loops: bool = False) -> TaskCanvas:
     h, w = next(p.frames.shape[1:3] for p in parts if isinstance(p, _Known))
     frames, known, output, lead, trail = [], [], [], None, None
     for part, n in zip(parts, lengths, strict=True):
@@ -87,6 +87,7 @@ def _draw(parts: list, lengths: list[int]) -> TaskCanvas:
         slice(int(kept[0]), int(kept[-1]) + 1),
         lead,
         trail,
+        loops=loops,
     )
 
 
@@ -142,7 +143,7 @@ def loop(clip: Tensor, transition_frames: int, *, fmt: LatentFormat, max_frames:
     _same_size({"clip": clip}, fmt)
     _positive(transition_frames, "transition_frames")
     parts = [_Known(clip, "before"), transition_frames, _Known(clip, "after", output=False)]
-    return _layout(parts, fmt, max_frames, f"looping through {transition_frames} frames")
+    return _layout(parts, fmt, max_frames, f"looping through {transition_frames} frames", loops=True)
 
 
 def inpaint(frames: Tensor, mask: Tensor, *, fmt: LatentFormat, max_frames: int) -> TaskCanvas:
