@@ -80,3 +80,13 @@ def test_heads_or_tokens_that_do_not_divide_name_the_sizes_that_work():
 
 def test_theoretical_volume():
     assert theoretical_bytes_per_layer(1, 1024, 64, 2, 4) == 4 * 1024 * 64 * 0.5 * 4
+
+
+def test_the_bench_theory_counts_every_ulysses_group_and_the_batch_each_runs():
+    from sora_nodes.bench.parallel import parse_args, theory_bytes_per_step
+
+    args = parse_args(["--latent", "5x16x16", "--hidden", "256", "--depth", "4"])  # 320 tokens
+    per_layer = 4 * 320 * 256 * 0.5 * 4  # 4*N*D*(P-1)/P fp32 elements at batch 1
+    assert theory_bytes_per_step(args, cfg=1, ulysses=2) == 4 * 2 * per_layer  # guidance batches 2
+    assert theory_bytes_per_step(args, cfg=2, ulysses=2) == 2 * 4 * per_layer  # two groups of batch 1
+    assert theory_bytes_per_step(args, cfg=2, ulysses=1) == 0
