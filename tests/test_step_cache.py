@@ -93,12 +93,3 @@ def test_it_is_a_sampler_node_input_and_a_render_flag_that_the_stored_graph_keep
     assert "step_cache" not in text_to_video_graph("a")["6"]["inputs"]  # off: the graph is as before
     eval_args = build_parser().parse_args(["eval", "--step-cache", "0.1"])
     assert eval_args.step_cache == 0.1
-
-
-def test_a_limit_on_skips_in_a_row_and_the_extrapolated_velocity_stay_exact_on_a_straight_path():
-    data = torch.randn(1, 4, 3, 4, 4, generator=torch.Generator().manual_seed(4))
-    model, _ = _straight_flow(data)
-    x, sigmas = torch.randn_like(data), sigma_schedule(12, shift=3.0)
-    alternating = step_cache(model, 0.5, sigmas=sigmas, warmup=2, max_skips=1, extrapolate=True)
-    torch.testing.assert_close(sample_euler(alternating, x, sigmas), data, rtol=0, atol=1e-5)
-    assert alternating.stats == {"calls": 12, "forwards": 7, "skipped": 5}  # 2 warm-up, then every other call

@@ -25,8 +25,6 @@ from torch import Tensor
 
 DEFAULT_THRESHOLD = 0.15  # measured on the default model's held-out prompts (README, "Step caching")
 WARMUP_CALLS = 2
-EXTRAPOLATE = False  # a skipped call reads the velocity's line through the last two computed calls
-MAX_SKIPS = None  # at most this many skipped calls in a row (None: no limit)
 
 
 def _relative(a: Tensor, b: Tensor) -> float:
@@ -38,21 +36,15 @@ def step_cache(
     threshold: float,
     *,
     sigmas: Tensor | None = None,
-    warmup: int | None = None,
-    extrapolate: bool | None = None,
-    max_skips: int | None = None,
+    warmup: int = WARMUP_CALLS,
 ) -> Callable[..., Tensor]:
     """`model` with step caching at `threshold` (0: every call runs the model). `sigmas` is the schedule, so
     its last step is never skipped. The wrapper's `stats` counts {"calls", "forwards", "skipped"}."""
     if threshold < 0:
         raise ValueError(f"the step cache threshold must be >= 0 (0 = off), got {threshold}")
-    warmup = WARMUP_CALLS if warmup is None else warmup
-    extrapolate = EXTRAPOLATE if extrapolate is None else extrapolate
-    max_skips = MAX_SKIPS if max_skips is None else max_skips
     positive = [s for s in (sigmas.tolist() if sigmas is not None else []) if s > 0]
     last_sigma = min(positive) if positive else None
-    state: dict[str, Any] = {"x": None, "v": None, "s": None, "v_old": None, "s_old": None}
-    state |= {"prev": None, "rate": None, "acc": 0.0, "run": 0}
+    state: dict[str, Any] = {"x": None, "v": None, "prev": None, "rate": None, "acc": 0.0}
     stats = {"calls": 0, "forwards": 0, "skipped": 0}
 
     def cached(x: Tensor, sigma: Tensor, **extra: Any) -> Tensor:
@@ -60,26 +52,19 @@ def step_cache(
         stats["calls"] += 1
         prev, state["prev"] = state["prev"], x
         edge = stats["calls"] <= warmup or (last_sigma is not None and s <= last_sigma)
-        room = max_skips is None or state["run"] < max_skips
-        if threshold > 0 and not edge and room and state["rate"] is not None and prev is not None:
+        if threshold > 0 and not edge and state["rate"] is not None and prev is not None:
             predicted = state["acc"] + state["rate"] * _relative(x, prev)
             if predicted < threshold:
                 state["acc"] = predicted
-                state["run"] += 1
                 stats["skipped"] += 1
-                v = state["v"]
-                if extrapolate and state["v_old"] is not None and state["s_old"] != state["s"]:
-                    # the velocity's line through the last two computed calls, read at this sigma
-                    v = v + (v - state["v_old"]) * ((s - state["s"]) / (state["s"] - state["s_old"]))
-                return x - s * v
+                return x - s * state["v"]
         out = model(x, sigma, **extra)
         stats["forwards"] += 1
         v = (x - out) / max(s, 1e-4)
         if state["x"] is not None:
             dx = _relative(x, state["x"])
             state["rate"] = _relative(v, state["v"]) / dx if dx > 0 else None
-        state["v_old"], state["s_old"] = state["v"], state["s"]
-        state["x"], state["v"], state["s"], state["acc"], state["run"] = x, v, s, 0.0, 0
+        state["x"], state["v"], state["acc"] = x, v, 0.0
         return out
 
     cached.stats = stats
