@@ -1,4 +1,4 @@
-"""Write workflows/core/api/: one workflow per task on ComfyUI core's loaders and KSampler (API format).
+"""Write workflows/api/core_*.json: one workflow per task on ComfyUI core's loaders and KSampler (API format).
 
     python scripts/make_core_workflows.py [--check]
 
@@ -7,8 +7,8 @@ sets the shift with core's ModelSamplingSD3, samples with core's KSampler (KSamp
 A14B's two experts), decodes with core's VAEDecode, and runs the pack's task node before the sampler and
 SoraTaskPasteBack, SoraFrameSafety and SoraSaveVideo after the decoder; SoraPromptSafety feeds the text of
 core's CLIPTextEncode. The inputs are the shipped samples in workflows/inputs/. The UI twins
-(workflows/core/NAME.json) are exported through the real frontend:
-`python tests/comfyui_host.py export workflows/core/api/NAME.json`.
+(workflows/core_NAME.json, at the top of workflows/ because ComfyUI's template browser lists only the files
+there) are exported through the real frontend: `python tests/comfyui_host.py export workflows/api/core_NAME.json`.
 `--check` exits 1 when the files on disk differ from what this script writes (a test runs it).
 """
 
@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "workflows" / "core" / "api"
+OUT = ROOT / "workflows" / "api"
+PREFIX = "core_"  # the workflows on core's loaders, beside the pack's own in the template browser
 TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 WAN21 = {"unet": "wan2.1_t2v_1.3B_fp16.safetensors", "vae": "wan_2.1_vae.safetensors", "shift": 8.0, "cfg": 6.0}
 WAN22_5B = {"unet": "wan2.2_ti2v_5B_fp16.safetensors", "vae": "wan2.2_vae.safetensors", "shift": 8.0, "cfg": 5.0}
@@ -147,7 +148,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     stale = []
     for name, graph in workflows().items():
-        path = OUT / f"{name}.json"
+        path = OUT / f"{PREFIX}{name}.json"
         text = json.dumps(graph, indent=2, ensure_ascii=False) + "\n"
         if args.check:
             if not path.exists() or path.read_text() != text:

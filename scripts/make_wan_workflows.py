@@ -26,6 +26,7 @@ from sora_nodes.families.wan import FOLDERS  # noqa: E402
 
 WORKFLOWS = ROOT / "workflows"
 OUT = WORKFLOWS / "wan"
+CORE_PREFIX = "core_"  # scripts/make_core_workflows.py's workflows
 # The names ComfyUI's own Wan 2.1 examples use (Comfy-Org/Wan_2.1_ComfyUI_repackaged)
 FILES = ["wan2.1_t2v_1.3B_fp16.safetensors", "wan_2.1_vae.safetensors", "umt5_xxl_fp8_e4m3fn_scaled.safetensors"]
 (WIDTH, HEIGHT), FRAMES, STEPS, SAMPLER = WAN.size, WAN.frames, WAN.steps, WAN.sampler
@@ -83,6 +84,8 @@ def api_graph(ui: dict, where: str) -> dict:
 def rendered() -> dict[Path, str]:
     files = {}
     for path in sorted(WORKFLOWS.glob("*.json")):
+        if path.stem.startswith(CORE_PREFIX):  # already on core's Wan loaders
+            continue
         ui = wan_graph(path.stem, json.loads(path.read_text(encoding="utf-8")))
         files[OUT / path.name] = json.dumps(ui, indent=2, ensure_ascii=False) + "\n"
         files[OUT / "api" / path.name] = json.dumps(api_graph(ui, str(path)), indent=2, ensure_ascii=False) + "\n"

@@ -323,7 +323,10 @@ def provide_sample_inputs(server: ComfyServer) -> None:
 
 
 def api_workflows() -> list[Path]:
-    return sorted((REPO / "workflows" / "api").glob("*.json"))
+    """The shipped API workflows on the pack's own models (the core_ ones need core's model files)."""
+    from shipped_workflows import api_workflows as shipped
+
+    return shipped(core=False)
 
 
 def ui_twin(api_file: Path) -> Path:

@@ -6,6 +6,7 @@ a 64x64 image, a 17-frame clip and a later 17-frame clip of the same scene, at 8
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,9 +31,35 @@ OUTPUT_FRAMES = {
 }
 
 
+# The workflows on ComfyUI core's loaders and KSampler (scripts/make_core_workflows.py) sit beside the pack's own
+# at the top of workflows/, where the template browser lists them, and are told apart by this prefix.
+CORE_PREFIX = "core_"
+
+
+def is_core(path: Path) -> bool:
+    return path.stem.startswith(CORE_PREFIX)
+
+
+def ui_workflows(core: bool) -> list[Path]:
+    """The shipped UI workflows: those on core's models (core=True) or those on the pack's own."""
+    return [p for p in sorted(WORKFLOWS.glob("*.json")) if is_core(p) == core]
+
+
+def api_workflows(core: bool) -> list[Path]:
+    return [p for p in sorted((WORKFLOWS / "api").glob("*.json")) if is_core(p) == core]
+
+
 def api_file(name: str) -> Path:
     return WORKFLOWS / "api" / f"{name}.json"
 
 
 def ui_file(name: str) -> Path:
     return WORKFLOWS / f"{name}.json"
+
+
+def thumbnails_script():
+    """scripts/make_thumbnails.py as a module (a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("make_thumbnails", ROOT / "scripts" / "make_thumbnails.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -26,6 +26,7 @@ import pytest
 import torch
 from comfyui_host import REPO, STUB, _needs_stub, require_comfyui, start_server
 from PIL import Image
+from shipped_workflows import api_workflows
 
 from sora_nodes.io.video import read_video, write_video
 
@@ -173,7 +174,7 @@ def server(models, tmp_path_factory):
         (root / "models" / folder).mkdir(parents=True)
         for file in (models / folder).iterdir():
             (root / "models" / folder / file.name).symlink_to(file)
-    # the shipped workflows' file names (workflows/core), on the tiny files of the same layout
+    # the shipped core_ workflows' file names, on the tiny files of the same layout
     for name, tiny in ((core_graphs.WAN21["unet"], WAN21), (core_graphs.A14B["high"], WAN21),
                        (core_graphs.A14B["low"], WAN21), (core_graphs.WAN22_5B["unet"], WAN22)):  # fmt: skip
         (root / "models" / "diffusion_models" / name).symlink_to(models / "diffusion_models" / tiny["unet"])
@@ -438,16 +439,16 @@ def test_the_server_lists_the_core_task_nodes_with_cores_socket_types(server):
     assert switch["scheduler"][0] == info["KSampler"]["input"]["required"]["scheduler"][0]  # core's own list
 
 
-CORE_WORKFLOWS = sorted((REPO / "workflows" / "core" / "api").glob("*.json"))
+CORE_WORKFLOWS = api_workflows(core=True)
 SAVED_FRAMES = {  # frames in the saved MP4 of each shipped core workflow, on the 17-frame sample clip
-    "extend_video": 17 + 16,
-    "extend_video_backward": 16 + 17,
-    "extend_video_a14b": 17 + 16,
-    "loop_video": 17 + 8,
-    "connect_videos": 17 + 7 + 17,
-    "inpaint_scene": 17,
-    "image_to_video": 9,  # length 121 in the file, 9 here (Wan 2.2's full-size VAE decodes slowly on a CPU)
-    "long_video": 25,  # 60 s at 16 fps in the file, 3 s at 8 fps here
+    "core_extend_video": 17 + 16,
+    "core_extend_video_backward": 16 + 17,
+    "core_extend_video_a14b": 17 + 16,
+    "core_loop_video": 17 + 8,
+    "core_connect_videos": 17 + 7 + 17,
+    "core_inpaint_scene": 17,
+    "core_image_to_video": 9,  # length 121 in the file, 9 here (Wan 2.2's full-size VAE decodes slowly on a CPU)
+    "core_long_video": 25,  # 60 s at 16 fps in the file, 3 s at 8 fps here
 }
 
 
@@ -489,7 +490,7 @@ def test_each_shipped_core_workflow_runs_in_the_real_server(server, path):
 
 
 def test_the_real_frontend_loads_each_core_workflow_and_queues_its_api_twin(server):
-    from comfyui_host import frontend, load_json, provide_sample_inputs, require_browser
+    from comfyui_host import frontend, load_json, provide_sample_inputs, require_browser, ui_twin
 
     require_browser()
     provide_sample_inputs(server)
@@ -497,7 +498,7 @@ def test_the_real_frontend_loads_each_core_workflow_and_queues_its_api_twin(serv
     queue = "async () => { const r = await app.graphToPrompt(); return r.output; }"
     with frontend(server) as (page, console):
         for path in CORE_WORKFLOWS:
-            ui = load_json(REPO / "workflows" / "core" / path.name)
+            ui = load_json(ui_twin(path))
             page.evaluate("async (g) => { await app.loadGraphData(g); }", ui)
             queued = page.evaluate(queue)
             twin = load_json(path)
@@ -530,7 +531,7 @@ def test_sora_run_runs_a_core_workflow_in_the_comfyui_it_is_given(models, tmp_pa
     (tmp_path / "nodes" / "tiny_wan_text.py").write_text(TEXT_NODE)
     (tmp_path / "nodes.yaml").write_text(f"tests:\n  custom_nodes: {json.dumps(str(tmp_path / 'nodes'))}\n")
     workflow = tmp_path / "extend_video.json"
-    workflow.write_text(json.dumps(runnable_here(load_json(REPO / "workflows" / "core" / "api" / "extend_video.json"))))
+    workflow.write_text(json.dumps(runnable_here(load_json(REPO / "workflows" / "api" / "core_extend_video.json"))))
     python = os.environ.get("COMFYUI_PYTHON") or sys.executable
     env = dict(os.environ, SORA_COMFYUI_PYTHON=python, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     if _needs_stub(python):
@@ -543,7 +544,7 @@ def test_sora_run_runs_a_core_workflow_in_the_comfyui_it_is_given(models, tmp_pa
     assert result.returncode == 0, result.stderr[-4000:]
     (saved,) = [Path(line) for line in result.stdout.splitlines() if line.endswith(".mp4")]
     assert saved.parent.parent == tmp_path / "out" and saved.is_file()
-    assert len(read_video(saved)[0]) == SAVED_FRAMES["extend_video"]
+    assert len(read_video(saved)[0]) == SAVED_FRAMES["core_extend_video"]
     assert has_manifest_bytes(saved)  # signed inside the server by SoraSaveVideo, copied out unchanged
     assert f"step {STEPS}/{STEPS}" in result.stderr and "KSampler (node 20)" in result.stderr
     print(f"\nsora run --comfyui: {saved.name}; progress lines {result.stderr.count('step ')}")

@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from shipped_workflows import api_workflows, thumbnails_script, ui_workflows
 
 from sora_nodes.diffusion.expert_switch import BOUNDARIES, switch_step
 from sora_nodes.errors import ShapeError, SoraError
@@ -186,11 +187,11 @@ def test_the_shipped_core_workflows_are_what_their_script_writes_and_have_ui_twi
     root = Path(__file__).resolve().parent.parent
     check = subprocess.run([sys.executable, "scripts/make_core_workflows.py", "--check"], cwd=root, capture_output=True)
     assert check.returncode == 0, check.stderr.decode()
-    api_files = sorted((root / "workflows" / "core" / "api").glob("*.json"))
-    assert {p.stem for p in api_files} == {p.stem for p in (root / "workflows" / "core").glob("*.json")}
+    api_files = api_workflows(core=True)
+    assert len(api_files) == 8 and {p.stem for p in api_files} == {p.stem for p in ui_workflows(core=True)}
     for path in api_files:  # the same nodes in both forms (the real frontend's test compares the inputs too)
         api = json.loads(path.read_text())
-        ui = json.loads((root / "workflows" / "core" / path.name).read_text())
+        ui = json.loads((root / "workflows" / path.name).read_text())
         assert {(str(n["id"]), n["type"]) for n in ui["nodes"]} == {(k, v["class_type"]) for k, v in api.items()}
         kinds = {v["class_type"] for v in api.values()}
         assert {"VAELoader", "CLIPTextEncode", "SoraFrameSafety", "SoraSaveVideo"} <= kinds
@@ -199,7 +200,51 @@ def test_the_shipped_core_workflows_are_what_their_script_writes_and_have_ui_twi
             "KSamplerAdvanced",
             "SoraLongVideoLatent",
         }
-        assert ("SoraTaskPasteBack" in kinds) == (path.stem != "long_video")  # every task pastes back
+        assert ("SoraTaskPasteBack" in kinds) == (path.stem != "core_long_video")  # every task pastes back
+
+
+@pytest.mark.parametrize("path", ui_workflows(core=True), ids=lambda p: p.stem)
+def test_every_core_template_has_a_thumbnail_of_its_task(path):
+    """The template browser shows workflows/core_NAME.jpg: the task's layout on the sample inputs as the
+    script draws it today (no render: the Wan files cannot ship), new pixels hatched."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    script = thumbnails_script()
+    thumbnail = path.with_suffix(".jpg")
+    assert thumbnail.is_file(), f"{thumbnail.name} is missing: run scripts/make_thumbnails.py {path.stem}"
+    shipped = thumbnail.read_bytes()
+    assert json.loads(script.read_comment(shipped) or "{}") == script.provenance(path.stem), (
+        f"{thumbnail.name} shows an older {path.stem}: run scripts/make_thumbnails.py {path.stem}"
+    )
+    decode = lambda jpeg: cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).astype(float)  # noqa: E731
+    image, expected = decode(shipped), decode(script.layout_thumbnail(path.stem))
+    assert image.shape == expected.shape and max(image.shape[:2]) == script.LONG_SIDE, image.shape
+    assert np.abs(image - expected).mean() < 1, f"{thumbnail.name} does not show {path.stem} of today"
+
+
+def test_a_core_thumbnail_hatches_exactly_the_pixels_the_model_draws():
+    """Extending forward keeps the source's first frame and draws the last; backward the other way round;
+    inpainting draws the box in every frame and keeps its surroundings."""
+    import cv2
+    import numpy as np
+
+    script = thumbnails_script()
+    light, dark, _ = script.HATCH
+
+    def hatched(name):  # [2, 2] fraction of each tile (first, ..., last frame) that shows the stripes
+        image = cv2.imdecode(np.frombuffer(script.layout_thumbnail(name), np.uint8), cv2.IMREAD_COLOR)
+        grey = [(np.abs(image.astype(int) - c).max(-1) < 24) for c in (light, dark)]
+        stripes = (grey[0] | grey[1]).astype(float)
+        h, w = stripes.shape
+        return stripes.reshape(2, h // 2, 2, w // 2).mean((1, 3))
+
+    forward, backward, inpaint = map(hatched, ("core_extend_video", "core_extend_video_backward", "core_inpaint_scene"))
+    assert forward[0, 0] < 0.02 and forward[1, 1] > 0.98, forward
+    assert backward[0, 0] > 0.98 and backward[1, 1] < 0.02, backward
+    assert (abs(inpaint - 0.25) < 0.05).all(), inpaint  # the 32x32 box of the 64x64 frame
 
 
 def test_sora_run_names_the_core_nodes_and_how_to_point_at_a_comfyui(tmp_path):
@@ -210,7 +255,7 @@ def test_sora_run_names_the_core_nodes_and_how_to_point_at_a_comfyui(tmp_path):
 
     root = Path(__file__).resolve().parent.parent
     env = {k: v for k, v in os.environ.items() if k != "SORA_COMFYUI"} | {"PYTHONPATH": str(root)}
-    workflow = root / "workflows" / "core" / "api" / "extend_video.json"
+    workflow = root / "workflows" / "api" / "core_extend_video.json"
     command = [sys.executable, "-m", "sora_nodes.cli", "run", str(workflow), "-o", str(tmp_path)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2

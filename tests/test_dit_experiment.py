@@ -108,6 +108,8 @@ def test_arms_change_only_what_their_name_says():
     config, settings, _ = arm_settings(ARMS["x-pred+object"], cpu_minutes=20, overfit=False)
     assert dataclasses.replace(config, prediction="velocity") == base_config
     assert dataclasses.replace(settings, object_weight=0.0) == base
+    _, shifted, _ = arm_settings(ARMS["shift-2x"], cpu_minutes=20, overfit=False)
+    assert shifted.sigma_shift_scale == 2.0 and dataclasses.replace(shifted, sigma_shift_scale=1.0) == base
     _, overfit, buckets = arm_settings(ARMS["baseline"], cpu_minutes=20, overfit=True)
     assert overfit.dataset_size == 64 and list(buckets) == [Bucket(64, 64, 17)]
 

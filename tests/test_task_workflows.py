@@ -8,7 +8,6 @@ each workflow's template thumbnail shows frames of its render as scripts/make_th
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -18,7 +17,22 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from shipped_workflows import CLIP, FPS, IMAGE, INPUTS, LATER, OUTPUT_FRAMES, ROOT, SIZE, WORKFLOWS, api_file, ui_file
+from shipped_workflows import (
+    CLIP,
+    FPS,
+    IMAGE,
+    INPUTS,
+    LATER,
+    OUTPUT_FRAMES,
+    ROOT,
+    SIZE,
+    WORKFLOWS,
+    api_file,
+    api_workflows,
+    thumbnails_script,
+    ui_file,
+    ui_workflows,
+)
 
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from sora_nodes.graph.host import HeadlessHost, use_host
@@ -72,8 +86,8 @@ def render(tmp_path_factory):
 
 
 def test_every_shipped_workflow_has_both_formats_and_a_known_output():
-    assert {p.stem for p in (WORKFLOWS / "api").glob("*.json")} == set(OUTPUT_FRAMES)
-    assert {p.stem for p in WORKFLOWS.glob("*.json")} == set(OUTPUT_FRAMES)
+    assert {p.stem for p in api_workflows(core=False)} == set(OUTPUT_FRAMES)
+    assert {p.stem for p in ui_workflows(core=False)} == set(OUTPUT_FRAMES)
     for name in OUTPUT_FRAMES:
         titles = {int(k): node["_meta"]["title"] for k, node in json.loads(api_file(name).read_text()).items()}
         ui_titles = {  # the frontend stores no title that equals the node's display name
@@ -83,17 +97,10 @@ def test_every_shipped_workflow_has_both_formats_and_a_known_output():
         assert titles == ui_titles, f"{name}: the UI twin's titles differ; export it again"
 
 
-def _thumbnails_script():
-    spec = importlib.util.spec_from_file_location("make_thumbnails", ROOT / "scripts" / "make_thumbnails.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("name", sorted(OUTPUT_FRAMES))
 def test_every_template_has_a_thumbnail_of_its_own_render(render, name):
     """The template browser shows workflows/NAME.jpg: it must be there, and be what the workflow renders today."""
-    script = _thumbnails_script()
+    script = thumbnails_script()
     path = WORKFLOWS / f"{name}.jpg"
     assert path.is_file(), f"{path.name} is missing: run scripts/make_thumbnails.py {name}"
     shipped = path.read_bytes()

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from shipped_workflows import api_workflows, ui_workflows
 from toy_nodes import MAPPING, Even
 
 from sora_nodes.errors import WorkflowError
@@ -425,8 +426,8 @@ def real_mapping():
     return NODE_CLASS_MAPPINGS
 
 
-UI_FILES = sorted(WORKFLOWS.glob("*.json"))
-API_FILES = sorted((WORKFLOWS / "api").glob("*.json"))
+UI_FILES = ui_workflows(core=False)  # the core_ ones hold core's nodes: tests/test_core_tasks.py checks them
+API_FILES = api_workflows(core=False)
 
 
 def test_the_text_to_video_workflow_ships_in_both_formats():

@@ -79,6 +79,9 @@ class DiTTrainSettings:
     # Flow loss weight 1 + object_weight * salience per latent cell, so the loss is not spent mostly on
     # textured backdrops and camera motion (docs/dit_experiments.md: not yet shown to help).
     object_weight: float = 0.0
+    # Training sigmas are shifted by the resolution shift times this: above 1, more of the steps go to high noise,
+    # where the layout and the motion are decided (docs/dit_experiments.md); sampling keeps its own shift.
+    sigma_shift_scale: float = 1.0
     cpu_minutes: float = 0.0  # end the run after this much CPU time of training (0: no limit); ablations
 
 
@@ -194,7 +197,7 @@ def train_dit(
         x0, context, context_mask, salience = dit_batch(cache[bucket], vae, empty, rng, generator, settings)
         b, _, t, h, w = x0.shape
         p_t, p_h, p_w = config.patch_size
-        shift = resolution_shift(t // p_t * (h // p_h) * (w // p_w))
+        shift = resolution_shift(t // p_t * (h // p_h) * (w // p_w)) * settings.sigma_shift_scale
         sigma = sample_sigmas_logit_normal(b, shift=shift, generator=generator)
         noise = torch.randn(x0.shape, generator=generator)
         masks, _ = random_condition_masks(b, t, h, w, rng, rate=settings.condition_rate)

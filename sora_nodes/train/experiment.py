@@ -58,6 +58,10 @@ ARMS: dict[str, Arm] = {
     "abs-position+lr-1e-3": Arm(
         "absolute grid-position features beside RoPE, lr 1e-3", dit={"absolute_position": True}, train={"lr": 1e-3}
     ),
+    "shift-2x": Arm(
+        "training sigmas shifted by twice the resolution shift (80 tokens: 3.2, median sigma 0.76 instead of 0.62)",
+        train={"sigma_shift_scale": 2.0},
+    ),
     "9-frames": Arm("only 9-frame 64x64 clips (3 latent frames, 48 tokens)", buckets="64x64x9:1"),
     "output-refiner": Arm(
         "a 3x3x3 conv (64 channels) over the unpatchified output and x_t (models/output_refiner.py)",
