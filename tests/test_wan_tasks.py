@@ -113,8 +113,11 @@ def test_a_wan_extension_keeps_the_clip_exactly_and_continues_it(models):
     assert not torch.equal(other[known], out[known])
     new = ~known
     # Wan reads no condition channels; what it sees of the clip each step is the re-imposed noisy latent,
-    # so a different clip must lead to different new frames from the same seed
-    assert (other[new] - out[new]).abs().max() > 1e-3
+    # so a different clip must lead to different new frames from the same seed: by far more than a rerun of
+    # the same clip differs (the tiny random model reacts weakly, 1e-3 or so, but float noise is far below)
+    _, again = _extend(models, CLIP)
+    rerun = (again[new] - out[new]).abs().max()
+    assert (other[new] - out[new]).abs().max() > 100 * max(rerun, 1e-7)
 
 
 def test_a_missing_wan_file_names_the_folder_it_belongs_in(models, tmp_path):
