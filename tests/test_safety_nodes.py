@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from shipped_workflows import WORKFLOWS, api_file
+from shipped_workflows import WORKFLOWS, api_file, is_core
 
 from sora_nodes.cli import main
 from sora_nodes.comfy import NODE_CLASS_MAPPINGS
@@ -34,7 +34,14 @@ def test_every_shipped_workflow_gates_its_prompts_and_its_saves(path):
         if node["class_type"] == "SoraSaveVideo":
             source = node["inputs"]["frames"][0]
             assert graph[source]["class_type"] == "SoraFrameSafety", f"{path.name}: save {node_id} is unchecked"
-    assert graph["2"]["class_type"] == "SoraPromptSafety"  # `--set 2.prompt=...` still sets the prompt
+    if not is_core(path):
+        assert graph["2"]["class_type"] == "SoraPromptSafety"  # `--set 2.prompt=...` still sets the prompt
+        return
+    samplers = [node for node in graph.values() if "positive" in node["inputs"]]
+    for sampler in samplers:  # on core's models the prompt goes into CLIPTextEncode: the positive one is checked
+        text = graph[sampler["inputs"]["positive"][0]]["inputs"]["text"]
+        assert isinstance(text, list) and graph[text[0]]["class_type"] == "SoraPromptSafety", path.name
+    assert samplers or path.stem == "core_long_video"  # whose prompt and schedule are checked above
 
 
 def test_the_prompt_node_passes_an_allowed_prompt_through_unchanged():
