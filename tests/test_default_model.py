@@ -5,6 +5,8 @@ import json
 import pytest
 import torch
 
+from sora_nodes.evaluate.prompts import load_prompts
+from sora_nodes.evaluate.run import evaluate
 from sora_nodes.families.bundle import default_model_path, load_sora_model
 from sora_nodes.families.checkpoint import read_metadata
 from sora_nodes.pipeline.generate import generate
@@ -12,6 +14,11 @@ from sora_nodes.pipeline.sampling import SamplingSettings
 from sora_nodes.recaption import recaption
 
 MAX_BYTES = 40 * 1024 * 1024
+# What the shipped model reached on the 87 held-out prompts (64x64, seed 0, default settings): no model
+# below these ships. Issue 20 asks 95 / 90 / 85 / 80 for colour / shape / motion / occlusion.
+REACHED = {"color": 0.95, "shape": 0.68, "motion": 0.67, "count": 0.93, "occlusion_persistence": 0.8}
+# A render on another CPU may round differently: allow 3 of 87 prompts, and one of the 15 occlusion clips.
+SLACK = {"color": 3 / 87, "shape": 3 / 87, "motion": 3 / 87, "count": 3 / 87, "occlusion_persistence": 1 / 15}
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +50,17 @@ def test_renders_square_wide_and_tall_two_second_clips(model, size):
     video = generate(model, r.text, width=w, height=h, frames=17, settings=SamplingSettings(steps=4, seed=0))
     assert video.shape == (17, h, w, 3) and torch.isfinite(video).all()
     assert video.std() > 0.02  # an image, not a constant
+
+
+def test_the_shipped_model_renders_the_held_out_scores_it_claims_and_they_hold_the_floors_reached():
+    claimed = json.loads(read_metadata(default_model_path())["training"])["heldout_scores"]["64x64"]
+    assert all(claimed[k] >= floor for k, floor in REACHED.items()), (
+        f"the shipped model claims {claimed}, below the floors reached {REACHED}"
+    )
+    report = evaluate(load_prompts(None), "model", model_path=default_model_path())
+    scored = {**report["accuracy"], "occlusion_persistence": report["occlusion_persistence"]}
+    for key, floor in REACHED.items():
+        assert abs(scored[key] - claimed[key]) <= SLACK[key] + 1e-9, (
+            f"{key}: renders {scored[key]:.3f}, the file claims {claimed[key]:.3f}; re-score: scripts/ship_default.py"
+        )
+        assert scored[key] >= floor - SLACK[key], f"{key} {scored[key]:.3f} is below the floor reached, {floor}"
