@@ -31,14 +31,14 @@ steps_of() { .venv/bin/python -c "import json,sys; from sora_nodes.families.chec
 # exit 0 when the shipped checkpoint was made by this recipe (its DiT and VAE are the v3 presets)
 shipped_is_v3() {
     [ -f "$SHIPPED" ] && .venv/bin/python - "$SHIPPED" <<'PY'
-import json, sys
+import sys
 from sora_nodes.families.checkpoint import read_metadata
-from sora_nodes.models.dit import DIT_PRESETS
-from sora_nodes.models.vae import VAE_PRESETS
-from sora_nodes.models.config import config_to_json
-meta = read_metadata(sys.argv[1])
-dit, vae = json.loads(meta["dit.config"]), json.loads(meta["vae.config"])
-ok = vae == json.loads(config_to_json(VAE_PRESETS["shapes4"])) and dit == json.loads(config_to_json(DIT_PRESETS["shapes4-pos"]))
+from sora_nodes.models.config import config_from_json
+from sora_nodes.models.dit import DIT_PRESETS, DiTConfig
+from sora_nodes.models.vae import VAE_PRESETS, VAEConfig
+meta = read_metadata(sys.argv[1])  # configs compared as dataclasses: a field added since reads as its default
+dit, vae = config_from_json(DiTConfig, meta["dit.config"]), config_from_json(VAEConfig, meta["vae.config"])
+ok = vae == VAE_PRESETS["shapes4"] and dit == DIT_PRESETS["shapes4-pos"]
 sys.exit(0 if ok else 1)
 PY
 }

@@ -35,6 +35,9 @@ class DiTConfig:
     mlp_ratio: float = 4.0
     text_dim: int = 384  # all-MiniLM-L6-v2 token states
     rope_theta: float = 10000.0
+    # RoPE position of a token = its (t, h, w) index times this. A DiT resized to smaller patches from a
+    # trained one (models/patch_resize.py) keeps the offsets it learned: 1x2x2 from 1x4x4 is (1, 0.5, 0.5).
+    rope_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
     frequency_embedding_size: int = 256
     # Add the masked mean of the text states to the timestep embedding (as SD3 adds pooled CLIP):
     # a direct global path that lets a small model learn colour and motion from fewer steps.
@@ -326,7 +329,7 @@ class DiT(PatchTransformer):
             pooled = (context.to(dtype) * keep).sum(1) / keep.sum(1).clamp_min(1)  # [B, text_dim]
             c = c + self.pooled_proj(pooled)
         ctx = self.text_proj(context.to(dtype))  # [B, L, D]
-        rope = rope_frequencies(grid, cfg.head_dim, theta=cfg.rope_theta, device=x.device)
+        rope = rope_frequencies(grid, cfg.head_dim, theta=cfg.rope_theta, scale=cfg.rope_scale, device=x.device)
         if parallel is not None:  # Ulysses: this rank keeps N/P tokens until the last layer
             parallel.check(cfg.num_heads, tokens.shape[1])
             tokens = parallel.shard(tokens)

@@ -22,13 +22,21 @@ def rope_axis_dims(head_dim: int) -> tuple[int, int, int]:
 
 @functools.lru_cache(maxsize=32)  # the same grid is used by every layer and sampling step
 def rope_frequencies(
-    grid: tuple[int, int, int], head_dim: int, *, theta: float = 10000.0, device=None
+    grid: tuple[int, int, int],
+    head_dim: int,
+    *,
+    theta: float = 10000.0,
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    device=None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin tables for a (T, H, W) token grid, each [T*H*W, head_dim // 2], float32."""
+    """cos and sin tables for a (T, H, W) token grid, each [T*H*W, head_dim // 2], float32.
+
+    A token's position on each axis is its index times `scale` (see DiTConfig.rope_scale)."""
     angles = []
-    for size, dim in zip(grid, rope_axis_dims(head_dim), strict=True):
+    for size, dim, step in zip(grid, rope_axis_dims(head_dim), scale, strict=True):
         inv_freq = theta ** (-torch.arange(0, dim, 2, device=device, dtype=torch.float64) / dim)  # [dim/2]
-        angles.append(torch.arange(size, device=device, dtype=torch.float64)[:, None] * inv_freq)  # [size, dim/2]
+        positions = torch.arange(size, device=device, dtype=torch.float64) * step  # [size]
+        angles.append(positions[:, None] * inv_freq)  # [size, dim/2]
     t, h, w = grid
     at, ah, aw = angles
     full = torch.cat(

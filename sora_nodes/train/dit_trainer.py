@@ -26,6 +26,7 @@ from ..families.checkpoint import load_checkpoint, read_metadata
 from ..flags import flag
 from ..models.config import config_from_json, config_to_json
 from ..models.dit import DiT, DiTConfig
+from ..models.patch_resize import resize_patch_weights
 from ..models.text import load_text_encoder
 from ..models.vae import VideoVAE
 from .buckets import Bucket
@@ -277,9 +278,12 @@ def load_dit_config(path: str | Path) -> DiTConfig:
 
 def warm_start_from(path: str | Path, dit: DiT, ema) -> list[str]:
     """Load a trained model's DiT into `dit` and its EMA, leaving the modules `dit` adds at their
-    initialisation; returns their names. Any other difference is refused."""
+    initialisation; returns their names. A `dit` with finer patches gets resized patch weights
+    (models/patch_resize.py). Any other difference is refused."""
     trained = load_checkpoint(path, {"dit": ARCHITECTURES["dit"]})[0]["dit"]
     state = {k: v.float() for k, v in trained.state_dict().items()}
+    if trained.config.patch_size != dit.config.patch_size:
+        state = resize_patch_weights(state, trained.config, dit.config)
     try:
         missing, unexpected = dit.load_state_dict(state, strict=False)
     except RuntimeError as e:  # a tensor of another shape

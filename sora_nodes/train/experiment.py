@@ -19,6 +19,7 @@ import torch
 from ..errors import SoraError
 from ..io.atomic import atomic_path
 from ..models.dit import dit_preset
+from ..models.patch_resize import finer_config
 from .buckets import parse_buckets
 from .dit_trainer import DiTTrainSettings, load_dit_config, train_dit
 from .sources import WorldSource
@@ -47,7 +48,11 @@ ARMS: dict[str, Arm] = {
     "x-pred+object": Arm(
         "x-prediction and the object-weighted loss", dit={"prediction": "data"}, train={"object_weight": 8.0}
     ),
-    "patch-1x2x2": Arm("patch 1x2x2: 4x the tokens, a quarter of the numbers per token", dit={"patch_size": (1, 2, 2)}),
+    "patch-1x2x2": Arm(
+        "patch 1x2x2: 4x the tokens, a quarter of the numbers per token (with --from: the trained patch "
+        "weights resized, models/patch_resize.py)",
+        dit={"patch_size": (1, 2, 2)},
+    ),
     "lr-1e-3": Arm("learning rate 1e-3 instead of 5e-4", train={"lr": 1e-3}),
     "batch-32": Arm("batch 32 instead of 16 (half the steps in the same time)", train={"batch": 32}),
     "x-pred+object+lr-1e-3": Arm(
@@ -73,6 +78,8 @@ ARMS: dict[str, Arm] = {
 def arm_settings(arm: Arm, *, cpu_minutes: float, overfit: bool, start_from: str | Path | None = None) -> tuple:
     base = dit_preset("shapes4") if start_from is None else load_dit_config(start_from)
     config = dataclasses.replace(base, **arm.dit)
+    if start_from is not None and config.patch_size != base.patch_size:  # resized weights keep RoPE's offsets
+        config = dataclasses.replace(config, rope_scale=finer_config(base, config.patch_size).rope_scale)
     train = {**arm.train, "cpu_minutes": cpu_minutes, "steps": 100_000}  # the clock ends the run, not the steps
     buckets = arm.buckets
     if overfit:  # a fixed, small training set with nothing else varied: the model must memorise it
