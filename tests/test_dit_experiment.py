@@ -110,6 +110,10 @@ def test_arms_change_only_what_their_name_says():
     assert dataclasses.replace(settings, object_weight=0.0) == base
     _, shifted, _ = arm_settings(ARMS["shift-2x"], cpu_minutes=20, overfit=False)
     assert shifted.sigma_shift_scale == 2.0 and dataclasses.replace(shifted, sigma_shift_scale=1.0) == base
+    _, low, _ = arm_settings(ARMS["shift-half"], cpu_minutes=20, overfit=False)
+    assert low.sigma_shift_scale == 0.5 and dataclasses.replace(low, sigma_shift_scale=1.0) == base
+    _, by_steps, _ = arm_settings(ARMS["baseline"], cpu_minutes=20, overfit=False, steps=3000)  # a GPU arm
+    assert (by_steps.steps, by_steps.cpu_minutes) == (3000, 0.0) and base.cpu_minutes == 20
     _, overfit, buckets = arm_settings(ARMS["baseline"], cpu_minutes=20, overfit=True)
     assert overfit.dataset_size == 64 and list(buckets) == [Bucket(64, 64, 17)]
 
@@ -129,9 +133,9 @@ def test_quick_sets_are_24_seen_and_24_held_out_triples_in_new_wordings_the_reca
 def test_results_table_lists_each_arm_with_its_figures(tmp_path):
     for name, overfit in (("baseline", False), ("overfit-baseline", True)):
         (tmp_path / name).mkdir()
-        scores = {"color": 0.5, "shape": 0.25, "motion": 0.125}
+        scores = {"color": 0.5, "shape": 0.25, "motion": 0.125, "shape_margin": -0.0123}
         result = {"arm": "baseline", "overfit": overfit, "cpu_minutes": 20.0, "steps": 1100, "loss": 0.3}
         result |= {"own_captions": scores} if overfit else {"seen": scores, "heldout": scores}
         (tmp_path / name / "result.json").write_text(json.dumps(result))
     lines = results_table(tmp_path).splitlines()
-    assert len(lines) == 4 and "overfit 64" in lines[2] and "50 / 25 / 12" in lines[3]
+    assert len(lines) == 4 and "overfit 64" in lines[2] and "50 / 25 / 12 (-0.012)" in lines[3]

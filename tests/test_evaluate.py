@@ -152,6 +152,21 @@ def test_shapes_are_recognised_on_small_world_objects():
     assert correct / frames_total >= 0.97  # measured 99-100% per frame at 64x64
 
 
+def test_the_shape_margin_grades_how_clearly_a_shape_reads():
+    """The graded shape score the DiT experiments compare arms by: well above 0 for a world object's own
+    shape, below 0 for any other, and lower for a circle stretched into an oval than for the round one."""
+    import cv2
+
+    spec = SceneSpec(objects=(ObjectSpec("circle", "red", "large", "static"),), camera="static", background="grey")
+    frames = make_clip(0, spec=spec).frames
+    round_score = score_clip(analyse_clip(frames), Expectation("red", "circle", "static"))
+    assert round_score.shape and round_score.shape_margin > 0.05
+    assert score_clip(analyse_clip(frames), Expectation("red", "square", "static")).shape_margin < 0
+    wide = np.stack([cv2.resize(f, (77, 64), interpolation=cv2.INTER_LINEAR)[:, 6:70] for f in frames])  # 1.2x wider
+    oval = score_clip(analyse_clip(wide), Expectation("red", "circle", "static"))
+    assert oval.shape_margin < round_score.shape_margin - 0.05, (oval.shape_margin, round_score.shape_margin)
+
+
 @pytest.mark.parametrize("camera", CAMERAS[1:])
 def test_camera_pans_and_zooms_are_not_object_motion(camera):
     for motion, shape in (("static", "square"), ("left", "triangle")):

@@ -53,6 +53,9 @@ def print_table(report: dict, file=None) -> None:
     print(f"  {'colour jitter':22s} {report['color_jitter']:6.2f}  (objects; lower is better)", file=file)
     if "psnr_frame0" in report:
         print(f"  {'PSNR frame 0 / rest':22s} {report['psnr_frame0']:6.2f} / {report['psnr_rest']:.2f} dB", file=file)
+    if report.get("shape_margin") is not None:
+        margin = report["shape_margin"]
+        print(f"  {'shape margin':22s} {margin:+6.3f}  (fill of the asked shape minus the next; > 0 right)", file=file)
     print("  shape confusion (asked: detected):", file=file)
     for shape, seen in report["shape_confusion"].items():
         print(f"    {shape:8s} " + ", ".join(f"{k} {v}" for k, v in seen.items()), file=file)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ShapeError, SoraError
 from ..world.palette import OBJECT_COLORS
-from .shape import classify_shape, orientation
+from .shape import fill_ratios, orientation
 
 COLOR_NAMES = tuple(OBJECT_COLORS)
 PALETTE = np.array([OBJECT_COLORS[c] for c in COLOR_NAMES], dtype=np.float32)  # [8, 3]
@@ -36,6 +36,7 @@ class Detection:
     orientation: float | None  # degrees within the shape's symmetry period (90 square, 120 triangle); None: circle
     mean_rgb: tuple[float, float, float]  # the blob's average colour, for colour stability over time
     edges: frozenset[str] = frozenset()  # frame edges it touches (left/right/top/bottom): it may be cut off there
+    fills: tuple[tuple[str, float], ...] = ()  # (shape, fill of its enclosing figure): how clearly it is `shape`
 
     @property
     def clipped(self) -> bool:
@@ -136,7 +137,8 @@ def detect_frame(frame: np.ndarray, tolerance: float = TOLERANCE) -> FrameObject
             contours, _ = cv2.findContours(outline.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
             if not contours:
                 continue
-            shape = classify_shape(max(contours, key=cv2.contourArea))
+            fills = fill_ratios(max(contours, key=cv2.contourArea))
+            shape = max(fills, key=fills.get)
             detections.append(
                 Detection(
                     color=COLOR_NAMES[index],
@@ -149,6 +151,7 @@ def detect_frame(frame: np.ndarray, tolerance: float = TOLERANCE) -> FrameObject
                     edges=frozenset(
                         e for e, cut in zip(EDGES, (x == 0, x + bw == w, y == 0, y + bh == h), strict=True) if cut
                     ),
+                    fills=tuple((k, round(v, 4)) for k, v in fills.items()),
                 )
             )
     detections.sort(key=lambda d: -d.area)

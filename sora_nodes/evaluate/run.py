@@ -149,6 +149,7 @@ def summarize(rows: list[dict], scores: list[ClipScore]) -> dict:
             confusion.setdefault(want, Counter())[str(s.detected["shape"])] += 1
     occlusion = _rate([s.occlusion for s in scores])
     figures = {**accuracy, "occlusion_persistence": occlusion}
+    margins = [s.shape_margin for s in scores if s.shape_margin is not None]
     return {
         "accuracy": accuracy,
         "occlusion_persistence": occlusion,
@@ -157,6 +158,7 @@ def summarize(rows: list[dict], scores: list[ClipScore]) -> dict:
         "color_jitter": float(np.mean([s.color_jitter for s in scores])) if scores else None,
         "motion_breakdown": breakdown,
         "shape_confusion": {k: dict(v.most_common()) for k, v in sorted(confusion.items())},
+        "shape_margin": float(np.mean(margins)) if margins else None,  # a graded shape score: > 0 reads right
         **_psnr_summary(rows),
         "quality_bar": {
             k: {"required": bar, "measured": figures[k], "pass": None if figures[k] is None else figures[k] >= bar}
@@ -221,6 +223,7 @@ def evaluate(
                     "expect": p.expect.as_dict(),
                     "detected": s.detected,
                     "scores": {k: v for k, v in asdict(s).items() if k in (*ATTRIBUTES, "count", "occlusion")},
+                    "shape_margin": s.shape_margin,
                     "flicker": s.flicker,
                     "color_jitter": s.color_jitter,
                 }

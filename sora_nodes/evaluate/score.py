@@ -22,6 +22,7 @@ class ClipScore:
     motion: bool | None
     count: bool
     occlusion: bool | None  # the mover is there before and after it passes behind the occluder
+    shape_margin: float | None  # Track.shape_margin of the mover for the asked shape: graded, > 0 is right
     detected: dict  # what the evaluator saw: color, shape, motion of the mover, and the object count
     flicker: float
     color_jitter: float
@@ -59,6 +60,7 @@ def score_clip(analysis: ClipAnalysis, expect: Expectation) -> ClipScore:
         motion=motion == expect.motion if expect.motion is not None else None,
         count=count == expect.object_count,
         occlusion=persists(analysis.track(expect.color) if expect.color else track) if expect.occlusion else None,
+        shape_margin=track.shape_margin(expect.shape) if track is not None and expect.shape is not None else None,
         detected={"color": track.color if track else None, "shape": shape, "motion": motion, "count": count},
         flicker=analysis.flicker,
         color_jitter=analysis.color_jitter,

@@ -39,15 +39,31 @@ class Track:
         return float(sum(a for a in self.areas if a is not None))
 
     @property
-    def shape(self) -> str | None:
-        """The shape most frames agree on, counting only frames where the object shows at least half its
-        usual size: a sliver peeking past an occluder says little about its shape."""
+    def whole(self) -> list[Detection]:
+        """The frames that show the object at least half its usual size: a sliver peeking past an occluder
+        says little about its shape."""
         seen = [d for d in self.detections if d is not None]
         if not seen:
-            return None
+            return []
         typical = float(np.median([d.area for d in seen]))
-        votes = Counter(d.shape for d in seen if d.area >= 0.5 * typical)
-        return votes.most_common(1)[0][0]
+        return [d for d in seen if d.area >= 0.5 * typical]
+
+    @property
+    def shape(self) -> str | None:
+        """The shape most of the `whole` frames agree on."""
+        votes = Counter(d.shape for d in self.whole)
+        return votes.most_common(1)[0][0] if votes else None
+
+    def shape_margin(self, shape: str) -> float | None:
+        """Median over the `whole` frames of how much better the object fills `shape`'s enclosing figure
+        than the best other shape's: > 0 reads as `shape`. A graded shape score, so that two models that
+        draw the same number of shapes right can still be told apart by how near they are."""
+        margins = []
+        for d in self.whole:
+            fills = dict(d.fills)
+            if shape in fills:
+                margins.append(fills[shape] - max(v for k, v in fills.items() if k != shape))
+        return float(np.median(margins)) if margins else None
 
 
 def _map(to_first: np.ndarray, x: float, y: float) -> tuple[float, float]:

@@ -54,6 +54,8 @@ def cmd_train_arm(args) -> int:
         cache_path=args.cache,
         resume=args.resume,
         start_from=args.start_from,
+        steps=args.steps,
+        device=str(pick_device(args.device)),
     )
     return 0
 
@@ -140,6 +142,8 @@ def add_parser(sub) -> None:
         default=None,
         help="a model from `sora train dit`: the arm is its DiT with the arm's change, warm-started from its weights",
     )
+    arm.add_argument("--steps", type=int, default=None, help="end at this step instead of by --cpu-minutes (GPU runs)")
+    arm.add_argument("--device", default="cpu", help="cpu, cuda, auto ... (CPU arms compare at equal CPU minutes)")
     arm.set_defaults(func=cmd_train_arm)
     table = kinds.add_parser("table", help="the markdown table of every arm's result.json under ROOT")
     table.add_argument("root", type=Path)

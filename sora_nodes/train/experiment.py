@@ -67,6 +67,11 @@ ARMS: dict[str, Arm] = {
         "training sigmas shifted by twice the resolution shift (80 tokens: 3.2, median sigma 0.76 instead of 0.62)",
         train={"sigma_shift_scale": 2.0},
     ),
+    "shift-half": Arm(
+        "training sigmas shifted by half the resolution shift (80 tokens: 0.8, median sigma 0.44 instead of 0.62): "
+        "more draws at low sigma, where SDEdit from the clip already turns circles into ovals",
+        train={"sigma_shift_scale": 0.5},
+    ),
     "9-frames": Arm("only 9-frame 64x64 clips (3 latent frames, 48 tokens)", buckets="64x64x9:1"),
     "output-refiner": Arm(
         "a 3x3x3 conv (64 channels) over the unpatchified output and x_t (models/output_refiner.py)",
@@ -75,12 +80,17 @@ ARMS: dict[str, Arm] = {
 }
 
 
-def arm_settings(arm: Arm, *, cpu_minutes: float, overfit: bool, start_from: str | Path | None = None) -> tuple:
+def arm_settings(
+    arm: Arm, *, cpu_minutes: float, overfit: bool, start_from: str | Path | None = None, steps: int | None = None
+) -> tuple:
+    """The arm's DiT config, training settings and buckets. The CPU clock ends its run, or `steps` does (on a
+    GPU, where CPU time does not measure the work, arms compare at equal steps and report their seconds)."""
     base = dit_preset("shapes4") if start_from is None else load_dit_config(start_from)
     config = dataclasses.replace(base, **arm.dit)
     if start_from is not None and config.patch_size != base.patch_size:  # resized weights keep RoPE's offsets
         config = dataclasses.replace(config, rope_scale=finer_config(base, config.patch_size).rope_scale)
-    train = {**arm.train, "cpu_minutes": cpu_minutes, "steps": 100_000}  # the clock ends the run, not the steps
+    budget = {"cpu_minutes": cpu_minutes, "steps": 100_000} if steps is None else {"cpu_minutes": 0.0, "steps": steps}
+    train = {**arm.train, **budget}
     buckets = arm.buckets
     if overfit:  # a fixed, small training set with nothing else varied: the model must memorise it
         train |= {"dataset_size": OVERFIT_CLIPS, "condition_rate": 0.0, "label_rate": 0.0}
@@ -98,6 +108,8 @@ def run_arm(
     cache_path: str | Path | None = None,
     resume: bool = False,
     start_from: str | Path | None = None,
+    steps: int | None = None,
+    device: str = "cpu",
     log=print,
 ) -> dict:
     """Train arm `name` for `cpu_minutes` (more, from its state.pt, with `resume`), score it, and write
@@ -108,10 +120,10 @@ def run_arm(
         raise SoraError(f"unknown arm {name!r}; choose from {', '.join(ARMS)}")
     out_dir = Path(out_dir)
     config, settings, buckets = arm_settings(
-        ARMS[name], cpu_minutes=cpu_minutes, overfit=overfit, start_from=start_from
+        ARMS[name], cpu_minutes=cpu_minutes, overfit=overfit, start_from=start_from, steps=steps
     )
     source = WorldSource(buckets, label_rate=settings.label_rate)
-    cpu0 = time.process_time()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     earlier = json.loads((out_dir / RESULT_FILE).read_text())["cpu_minutes"] if resume else 0.0
     model = train_dit(
         out_dir,
@@ -122,6 +134,7 @@ def run_arm(
         cache_path=cache_path,
         resume=resume,
         warm_start=None if resume else start_from,
+        device=device,
         log=log,
     )
     train_minutes = earlier + (time.process_time() - cpu0) / 60
@@ -131,12 +144,14 @@ def run_arm(
         "overfit": overfit,
         "start_from": None if start_from is None else str(start_from),
         "cpu_minutes": round(train_minutes, 1),
+        "device": str(device),
+        "train_seconds": round(time.perf_counter() - wall0),
         **training_figures(out_dir),
     }
     if overfit:
         result["own_captions"] = score_own_captions(model, out_dir / "latents.pt" if cache_path is None else cache_path)
     else:
-        result |= quick_eval(model)
+        result |= quick_eval(model, device=device)
     with atomic_path(out_dir / RESULT_FILE) as tmp:
         Path(tmp).write_text(json.dumps(result, indent=1))
     log(json.dumps({k: v for k, v in result.items() if k != "about"}))
@@ -163,7 +178,9 @@ def quick_eval(model_path: str | Path, *, device: str = "cpu") -> dict:
     out = {}
     for name in QUICK_SETS:
         report = evaluate(load_prompts(prompt_set_path(name)), "model", model_path=model_path, device=device)
-        out[name.removeprefix("quick_")] = {k: round(report["accuracy"][k], 3) for k in ("color", "shape", "motion")}
+        scores = {k: round(report["accuracy"][k], 3) for k in ("color", "shape", "motion")}
+        margin = report["shape_margin"]
+        out[name.removeprefix("quick_")] = scores | {"shape_margin": None if margin is None else round(margin, 4)}
     return out
 
 
@@ -218,7 +235,10 @@ def results_table(root: str | Path) -> str:
     ]
 
     def csm(scores: dict | None) -> str:
-        return " / ".join(f"{100 * scores[k]:.0f}" for k in ("color", "shape", "motion")) if scores else ""
+        if not scores:
+            return ""
+        margin = f" ({scores['shape_margin']:+.3f})" if scores.get("shape_margin") is not None else ""
+        return " / ".join(f"{100 * scores[k]:.0f}" for k in ("color", "shape", "motion")) + margin
 
     for r in sorted(rows, key=lambda r: (not r["overfit"], r["arm"])):
         seen = r.get("own_captions") if r["overfit"] else r.get("seen")
