@@ -15,12 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from sora_nodes.errors import SoraError
 from sora_nodes.evaluate.prompts import load_prompts
 from sora_nodes.evaluate.run import evaluate
-from sora_nodes.families.bundle import default_model_path, load_frozen_vae, load_sora_model, save_sora_model
+from sora_nodes.families.bundle import default_model_path, load_sora_model, save_sora_model, use_decoder
 
 RECIPE = "bash scripts/train_default.sh (default model v3: VAE shapes4, DiT shapes4-pos)"
 SIZES = ((64, 64), (112, 64), (64, 112))
@@ -28,16 +25,9 @@ DECODER = Path("models/training/vae-v3-decoder.safetensors")
 
 
 def swap_decoder(model_path: Path, decoder_path: Path, out: Path) -> Path:
-    """Write `out`: the model at `model_path` with the VAE of `decoder_path`, refused unless everything
-    but the decoder (encoder, latent statistics) is bit-identical, so the DiT's latents mean the same."""
-    model, vae = load_sora_model(model_path), load_frozen_vae(decoder_path, "cpu")
-    ours, theirs = model.vae.state_dict(), vae.state_dict()
-    if ours.keys() != theirs.keys():
-        raise SoraError(f"{decoder_path} is another VAE architecture than the one in {model_path}")
-    changed = [k for k in ours if not k.startswith("decoder.") and not torch.equal(ours[k], theirs[k])]
-    if changed:
-        raise SoraError(f"{decoder_path} differs from {model_path}'s VAE outside its decoder ({changed[0]}, ...)")
-    model.vae.load_state_dict(theirs)
+    """Write `out`: the model at `model_path` with the decoder of `decoder_path`."""
+    model = load_sora_model(model_path)
+    use_decoder(model.vae, decoder_path)  # refused unless the encoder and latent statistics are bit-identical
     model.dit.half()  # as the trainer exports it: half the file, cast back to fp32 on load
     save_sora_model(out, model, training=json.loads(model.metadata.get("training", "{}")))
     return out

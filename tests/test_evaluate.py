@@ -344,6 +344,34 @@ def test_the_vae_source_scores_the_latent_ceiling_with_psnr_per_frame(tiny_check
     assert 5 < psnr_per_frame(frames.astype(np.float32) / 255 * 0.5, frames)[0] < 15
 
 
+def test_another_decoder_decodes_the_same_samples_and_a_foreign_vae_is_refused(
+    tiny_checkpoint, tiny_model, heldout, tmp_path, capsys
+):
+    """--decoder: a decoder-only fine-tune of the model's VAE, swapped in to compare decoders on the same latents."""
+    import copy
+
+    from sora_nodes.errors import CheckpointError
+    from sora_nodes.families.checkpoint import save_checkpoint
+
+    tuned = copy.deepcopy(tiny_model.vae)
+    with torch.no_grad():
+        for p in tuned.decoder.parameters():
+            p.mul_(0.5)
+    decoder = save_checkpoint(tmp_path / "tuned.safetensors", {"vae": tuned})
+    own = evaluate(heldout[:1], "vae", model_path=tiny_checkpoint)
+    swapped = evaluate(heldout[:1], "vae", model_path=tiny_checkpoint, decoder=decoder)
+    assert swapped["settings"]["decoder"] == str(decoder) and "decoder" not in own["settings"]
+    assert swapped["psnr_per_frame"] != own["psnr_per_frame"]  # the same latents, decoded otherwise
+    assert main(["eval", "--model", str(tiny_checkpoint), "--decoder", str(decoder), "--limit", "1",
+                 "--steps", "1", "-q"]) == 0  # fmt: skip
+    assert f"with the decoder of {decoder}" in capsys.readouterr().out
+    foreign = save_checkpoint(tmp_path / "foreign.safetensors", {"vae": untrained_like(tiny_checkpoint, seed=1).vae})
+    with pytest.raises(CheckpointError, match="outside its decoder.*decoder-only fine-tune"):
+        evaluate(heldout[:1], "model", model_path=tiny_checkpoint, decoder=foreign, steps=1)
+    with pytest.raises(SoraError, match="--source world has none to swap"):
+        evaluate(heldout[:1], "world", decoder=decoder)
+
+
 def test_the_text_can_be_the_terse_label_instead_of_the_caption(tiny_checkpoint, heldout, monkeypatch):
     import sora_nodes.pipeline.generate as pipeline
 

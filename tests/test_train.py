@@ -124,6 +124,66 @@ def test_decoder_only_training_keeps_the_latent_space_so_a_dit_stays_valid(train
         train_vae(tmp_path / "x", config=VAE_PRESETS["tiny"], source=WorldSource(BUCKETS), settings=tuned)
 
 
+def test_a_decoder_tuned_to_a_dit_learns_from_the_latents_that_dit_samples(trained_vae, tmp_path, capsys):
+    """--dit-pairs: the DiT's SDEdit latents of training clips, made once per run and kept, decoded to the
+    clips; the latent space stays the DiT's, so the tuned decoder drops into its model."""
+    from sora_nodes.families.bundle import load_frozen_vae, use_decoder
+    from sora_nodes.train.dit_pairs import PAIRS_FILE, load_pairs
+
+    _, vae_path, settings = trained_vae
+    dit_settings = DiTTrainSettings(steps=1, batch=2, dataset_size=2, warmup=1)
+    model_path = train_dit(
+        tmp_path / "dit", config=dit_preset("tiny"), vae_path=vae_path, source=WorldSource(BUCKETS),
+        settings=dit_settings,
+    )  # fmt: skip
+    tuned = dataclasses.replace(
+        settings, steps=2, decoder_only=True, dit_pairs=str(model_path), dit_pair_clips=3, dit_pair_share=1.0
+    )
+    out = tmp_path / "dec"
+    path = train_vae(out, config=None, source=WorldSource(BUCKETS), settings=tuned, init_from=model_path)
+    assert "making 3 DiT pairs" in capsys.readouterr().out
+    pairs = load_pairs(out / PAIRS_FILE, str(model_path))
+    assert sum(len(p.latents) for p in pairs.values()) == 3
+    model = load_sora_model(model_path)
+    for bucket, p in pairs.items():
+        assert p.frames.shape[1:] == (3, bucket.frames, bucket.height, bucket.width) and p.frames.dtype == torch.uint8
+        assert p.latents.shape[1:] == (4, *model.latent_shape(bucket.frames, bucket.height, bucket.width))
+        assert ((0.2 <= p.denoise) & (p.denoise <= 0.7)).all()
+        clips = p.frames.float() / 127.5 - 1
+        encoded = model.vae.normalize(model.vae.encode_moments(clips)[0])
+        assert not torch.allclose(encoded, p.latents.float(), atol=1e-2)  # the DiT moved them
+    before, after = model.vae.decoder.state_dict(), load_frozen_vae(path, "cpu").decoder.state_dict()
+    assert any(not torch.equal(v, after[k]) for k, v in before.items())
+    use_decoder(model.vae, path)  # the latent space is unchanged: the decoder drops into the model
+
+    train_vae(out, config=None, source=WorldSource(BUCKETS), settings=dataclasses.replace(tuned, steps=3),
+              init_from=model_path, resume=True)  # fmt: skip
+    assert "making" not in capsys.readouterr().out  # the run's pairs are reused
+    with pytest.raises(SoraError, match="add --decoder-only"):
+        dataclasses.replace(tuned, decoder_only=False)
+    other = train_vae(tmp_path / "other", config=VAE_PRESETS["tiny"], source=WorldSource(BUCKETS),
+                      settings=dataclasses.replace(settings, seed=1, steps=1))  # fmt: skip
+    with pytest.raises(SoraError, match="another VAE's latents"):
+        train_vae(tmp_path / "x", config=None, source=WorldSource(BUCKETS), settings=tuned, init_from=other)
+
+
+def test_dit_pair_crops_keep_each_latent_cell_over_the_pixels_it_decodes_to():
+    from sora_nodes.train.dit_pairs import BucketPairs, sample_pairs
+
+    frames = torch.randint(0, 256, (5, 3, 5, 32, 48), dtype=torch.uint8)
+    cells = torch.nn.functional.avg_pool3d(frames.float(), (1, 4, 4))  # [5, 3, 5, 8, 12], a 4x "latent"
+    pairs = {Bucket(48, 32, 5): BucketPairs(cells.half(), frames, torch.full((5,), 0.5))}
+    for seed in range(5):
+        latents, video = sample_pairs(pairs, 3, random.Random(seed), crop=16, candidates=3, spatial_factor=4)
+        assert latents.shape == (3, 3, 5, 4, 4) and video.shape == (3, 3, 5, 16, 16)
+        pixels = (video + 1) * 127.5
+        torch.testing.assert_close(latents, torch.nn.functional.avg_pool3d(pixels, (1, 4, 4)), atol=0.2, rtol=0)
+    whole, video = sample_pairs(pairs, 2, random.Random(0), crop=None, candidates=1, spatial_factor=4)
+    assert whole.shape == (2, 3, 5, 8, 12) and video.shape == (2, 3, 5, 32, 48)
+    with pytest.raises(SoraError, match="multiple of the VAE's 4x"):
+        sample_pairs(pairs, 2, random.Random(0), crop=18, candidates=1, spatial_factor=4)
+
+
 def test_backdrop_texture_loss_sees_a_flattened_checker_and_ignores_objects():
     from sora_nodes.train.vae_trainer import backdrop_texture_l1
 
@@ -203,7 +263,7 @@ def test_the_difference_loss_prefers_a_sharp_edge_to_a_blurred_one_at_equal_l1()
 
 
 def test_busiest_crop_holds_the_object_where_random_crops_mostly_miss_it():
-    from sora_nodes.train.vae_trainer import random_crop
+    from sora_nodes.train.crops import random_crop
 
     video = torch.zeros(1, 3, 5, 64, 64)
     video[..., 2:14, 50:62] = 1.0  # one small object near a corner

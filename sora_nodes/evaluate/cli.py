@@ -37,6 +37,8 @@ def print_table(report: dict, file=None) -> None:
     file = file or sys.stdout
     s = report["settings"]
     where = f" ({report['model']})" if report["model"] else ""
+    if s.get("decoder"):
+        where += f" with the decoder of {s['decoder']}"
     print(
         f"source {report['source']}{where}: {report['n_prompts']} prompts x {s['seeds']} seed(s), "
         f"{s['width']}x{s['height']}, {s['frames']} frames, {report['seconds']:.1f} s",
@@ -156,6 +158,7 @@ def cmd_eval(args) -> int:
             cfg=args.cfg,
             text=args.text,
             step_cache=args.step_cache,
+            decoder=args.decoder,
             width=args.size[0],
             height=args.size[1],
             device=device,
@@ -182,6 +185,12 @@ def add_parser(sub) -> None:
         "checkpoint's VAE (the latent's ceiling); untrained: random weights (the floor)",
     )
     p.add_argument("--model", type=Path, default=None, help="checkpoint .safetensors (default: models/sora/)")
+    p.add_argument(
+        "--decoder",
+        type=Path,
+        default=None,
+        help="decode with this decoder-only fine-tune of the model's VAE (the same samples, another decoder)",
+    )
     p.add_argument("--seeds", type=_positive_int, default=1, help="render each prompt with seeds 0..N-1 (default 1)")
     p.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N prompts")
     p.add_argument("--steps", type=_positive_int, default=SORA.steps)

@@ -63,13 +63,14 @@ def psnr_per_frame(video: np.ndarray, reference: np.ndarray) -> list[float]:
     return [float(10 * np.log10(1.0 / max(m, 1e-10))) for m in mse]
 
 
-def _renderer(source: str, settings: dict, *, model_path, device) -> Callable:
-    """(recaption, seed) -> frames [T, H, W, 3] for the source, rendered with the report's `settings`."""
+def _renderer(source: str, settings: dict, *, model_path, device, decoder=None) -> Callable:
+    """(recaption, seed) -> frames [T, H, W, 3] for the source, rendered with the report's `settings`;
+    `decoder`: a decoder-only fine-tune of the model's VAE to decode with instead of its own."""
     from ..world import label, render_scene
 
     if source == "world":
         return lambda rc, seed: render_scene(rc.scene)
-    from ..families.bundle import default_model_path
+    from ..families.bundle import default_model_path, use_decoder
     from ..families.sora import load_sora
     from ..models.text import load_text_encoder
     from ..pipeline.generate import check_request, decode_latent, encode_frames, generate
@@ -83,6 +84,8 @@ def _renderer(source: str, settings: dict, *, model_path, device) -> Callable:
         from ..families.bundle import load_frozen_vae
 
         vae = load_frozen_vae(path, device)
+        if decoder is not None:
+            use_decoder(vae, decoder)
         vae.latent_shape(frames, height, width)  # a bad size fails before any rendering
 
         def roundtrip(rc, seed):
@@ -91,6 +94,8 @@ def _renderer(source: str, settings: dict, *, model_path, device) -> Callable:
 
         return roundtrip
     model = untrained_like(path, device=device) if source == "untrained" else load_sora(path, device=device)
+    if decoder is not None:
+        use_decoder(model.vae, decoder)
     check_request(model, width=width, height=height, frames=frames)  # a bad size fails before any rendering
     text_encoder = load_text_encoder(model.text_encoder, device=model.device)
 
@@ -182,6 +187,7 @@ def evaluate(
     sampler: str = SORA.sampler,
     text: str = "caption",
     step_cache: float = 0.0,
+    decoder: str | Path | None = None,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
@@ -201,7 +207,11 @@ def evaluate(
     settings = {"seeds": seeds, "width": width, "height": height, "frames": frames, "fps": fps}
     if source in ("model", "untrained"):
         settings |= {"steps": steps, "cfg": cfg, "sampler": sampler, "text": text, "step_cache": step_cache}
-    render = _renderer(source, settings, model_path=model_path, device=device)
+    if decoder is not None:
+        if source not in ("model", "vae"):
+            raise SoraError(f"--decoder swaps the decoder of a model's VAE; --source {source} has none to swap")
+        settings["decoder"] = str(decoder)
+    render = _renderer(source, settings, model_path=model_path, device=device, decoder=decoder)
     rows, scores = [], []
     total = len(prompts) * seeds
     for i, p in enumerate(prompts):

@@ -120,6 +120,29 @@ def load_frozen_vae(path: str | os.PathLike, device) -> VideoVAE:
     return networks["vae"].eval().requires_grad_(False)
 
 
+def latent_space_differences(vae: VideoVAE, other: VideoVAE) -> list[str]:
+    """The weights and buffers outside the decoders in which two VAEs differ (the encoder, the latent
+    statistics): none means a latent made with one means the same to the other, so decoders can be swapped
+    without retraining a DiT. A different architecture is one difference, "architecture"."""
+    ours, theirs = vae.state_dict(), other.state_dict()
+    if ours.keys() != theirs.keys() or any(ours[k].shape != theirs[k].shape for k in ours):
+        return ["architecture"]
+    return [k for k in ours if not k.startswith("decoder.") and not torch.equal(ours[k], theirs[k])]
+
+
+def use_decoder(vae: VideoVAE, path: str | os.PathLike) -> None:
+    """Give `vae` the decoder of the VAE at `path` (a decoder-only fine-tune of it), in place."""
+    other = load_frozen_vae(path, next(vae.parameters()).device)
+    changed = latent_space_differences(vae, other)
+    if changed:
+        where = "in its architecture" if changed == ["architecture"] else f"outside its decoder ({changed[0]}, ...)"
+        raise CheckpointError(
+            f"{path} differs from the model's VAE {where}: only a decoder-only fine-tune of the model's own VAE "
+            "(`sora train vae --decoder-only --init-from MODEL`) can decode its latents"
+        )
+    vae.load_state_dict(other.state_dict())
+
+
 def require_model_file(path: Path) -> None:
     if not path.exists():
         raise CheckpointError(

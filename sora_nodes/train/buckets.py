@@ -1,6 +1,7 @@
 """Aspect-ratio and duration buckets: every batch holds clips of one native size, never cropped."""
 
 import math
+import random
 from dataclasses import dataclass
 
 from ..errors import SoraError
@@ -33,6 +34,11 @@ def parse_buckets(text: str) -> dict[Bucket, float]:
     if not out:
         raise SoraError("no buckets given: write e.g. 64x64x17,112x64x17,64x112x17")
     return out
+
+
+def pick_bucket(buckets: dict[Bucket, float], rng: random.Random) -> Bucket:
+    """One of `buckets`, drawn by its weight."""
+    return rng.choices(list(buckets), weights=list(buckets.values()))[0]
 
 
 def nearest_bucket(buckets, width: int, height: int, frames: int) -> Bucket | None:

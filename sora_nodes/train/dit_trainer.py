@@ -29,7 +29,7 @@ from ..models.dit import DiT, DiTConfig
 from ..models.patch_resize import resize_patch_weights
 from ..models.text import load_text_encoder
 from ..models.vae import VideoVAE
-from .buckets import Bucket
+from .buckets import Bucket, pick_bucket
 from .condition_masks import random_condition_masks
 from .latent_cache import CACHE_FILE, BucketLatents, build_cache, load_cache, save_cache
 from .learning_curve import record_point, score_checkpoint
@@ -42,7 +42,7 @@ from .run_state import (
     save_loss_curve,
     save_state,
 )
-from .vae_trainer import lr_at, pick_bucket
+from .vae_trainer import lr_at
 
 MODEL_FILE = "sora.safetensors"
 
