@@ -127,7 +127,7 @@ def backdrop_texture_l1(recon: torch.Tensor, video: torch.Tensor) -> torch.Tenso
     return error.sum() / (3 * backdrop.sum()).clamp_min(1)
 
 
-def reconstruction_loss(recon: torch.Tensor, video: torch.Tensor, settings: "VAETrainSettings") -> torch.Tensor:
+def reconstruction_loss(recon: torch.Tensor, video: torch.Tensor, settings: VAETrainSettings) -> torch.Tensor:
     """The decoder's loss on a clip [B, 3, T, H, W] in [-1, 1]: salience-weighted L1 per frame (frame 0
     weighted apart), plus the settings' difference and backdrop-texture terms."""
     pixel_weight = 1.0 + settings.salience_weight * salience(video)  # [B, 1, T, H, W]
@@ -142,7 +142,7 @@ def reconstruction_loss(recon: torch.Tensor, video: torch.Tensor, settings: "VAE
     return loss
 
 
-def vae_loss(vae: VideoVAE, video: torch.Tensor, generator: torch.Generator, settings: "VAETrainSettings"):
+def vae_loss(vae: VideoVAE, video: torch.Tensor, generator: torch.Generator, settings: VAETrainSettings):
     """video [B, 3, T, H, W] in [-1, 1] -> (loss, L1) with the latent sampled from the posterior."""
     mean, logvar = vae.encode_moments(video)  # [B, C, T', H', W'] each
     z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator).to(mean.device)
