@@ -17,8 +17,7 @@ def crop_offsets(
             (step * rng.randrange(max(0, h - size) // step + 1), step * rng.randrange(max(0, w - size) // step + 1))
             for _ in range(candidates)
         ]
-        busiest = max(tries, key=lambda o: float(clip[..., o[0] : o[0] + size, o[1] : o[1] + size].std()))
-        offsets.append(busiest if candidates > 1 else tries[0])
+        offsets.append(max(tries, key=lambda o: float(clip[..., o[0] : o[0] + size, o[1] : o[1] + size].std())))
     return offsets
 
 
