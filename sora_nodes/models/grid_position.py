@@ -18,6 +18,7 @@ POSITION_FREQUENCIES = 8  # per axis: periods from 2 frames down to 1/128 of a f
 
 
 @functools.lru_cache(maxsize=32)
+@torch.inference_mode(False)  # a table cached while sampling must stay usable by training in the same process
 def grid_position_features(grid: tuple[int, int, int], *, device=None) -> torch.Tensor:
     """[T*H*W, 6 * POSITION_FREQUENCIES] float32 sin-cos features of each token's (t, h, w)."""
     t, h, w = grid

@@ -21,6 +21,7 @@ def rope_axis_dims(head_dim: int) -> tuple[int, int, int]:
 
 
 @functools.lru_cache(maxsize=32)  # the same grid is used by every layer and sampling step
+@torch.inference_mode(False)  # a table cached while sampling must stay usable by training in the same process
 def rope_frequencies(
     grid: tuple[int, int, int],
     head_dim: int,
