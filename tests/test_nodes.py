@@ -309,7 +309,8 @@ def test_cancel_stops_the_sampler_at_the_next_step(loaded, prompts):
 def test_batch_item_i_is_the_render_of_seed_plus_i(loaded, prompts, host):
     both = sample(loaded, prompts, empty(batch=2), seed=7)["samples"]
     second = sample(loaded, prompts, empty(), seed=8)["samples"]
-    torch.testing.assert_close(both[1:], second, rtol=1e-4, atol=1e-4)
+    # a batch of 2 sums in another order than a batch of 1 (~1e-4 after 20 steps); other seeds differ by ~1
+    torch.testing.assert_close(both[1:], second, rtol=1e-3, atol=1e-3)
     assert not torch.allclose(both[0], both[1])
 
 
