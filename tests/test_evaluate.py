@@ -297,6 +297,27 @@ def test_cli_eval_world_json(capsys):
     assert set(report["motion_breakdown"]) <= set(MOTIONS)
 
 
+def test_the_report_splits_shape_and_motion_by_the_size_of_the_asked_object(tmp_path, capsys):
+    asked = [
+        ("a small red circle sliding left", {"color": "red", "shape": "circle", "motion": "left"}),
+        ("a tiny green triangle drifting up", {"color": "green", "shape": "triangle", "motion": "up"}),
+        ("a large blue square sliding right past a small yellow circle", {"color": "blue", "shape": "square"}),
+    ]
+    prompts = tmp_path / "sizes.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": p, "expect": e}) + "\n" for p, e in asked))
+    assert main(["eval", "--source", "world", "--prompts", str(prompts), "--seeds", "2", "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [row["size"] for row in report["rows"]] == ["small"] * 4 + ["large"] * 2
+    assert report["by_size"]["small"]["n"] == 4 and report["by_size"]["large"]["n"] == 2
+    assert report["by_size"]["large"]["motion"] is None  # no motion asked of the large square
+    for size, entry in report["by_size"].items():
+        shapes = [row["scores"]["shape"] for row in report["rows"] if row["size"] == size]
+        assert entry["shape"] == sum(shapes) / len(shapes)
+    assert main(["eval", "--source", "world", "--prompts", str(prompts), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "by the asked object's size:" in out and "small" in out and "large" in out
+
+
 def test_cli_eval_table_and_errors(tmp_path, capsys):
     prompts = tmp_path / "mine.jsonl"
     prompts.write_text(

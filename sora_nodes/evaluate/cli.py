@@ -61,6 +61,11 @@ def print_table(report: dict, file=None) -> None:
     print("  shape confusion (asked: detected):", file=file)
     for shape, seen in report["shape_confusion"].items():
         print(f"    {shape:8s} " + ", ".join(f"{k} {v}" for k, v in seen.items()), file=file)
+    if report.get("by_size"):
+        print("  by the asked object's size:", file=file)
+        for size, entry in report["by_size"].items():
+            shape, motion = _percent(entry["shape"]), _percent(entry["motion"])
+            print(f"    {size:8s} shape {shape}  motion {motion}  of {entry['n']:3d}", file=file)
     print("  motion breakdown:", file=file)
     for motion, entry in report["motion_breakdown"].items():
         seen = ", ".join(f"{k} {v}" for k, v in entry["detected"].items())

@@ -20,8 +20,9 @@ import numpy as np
 
 from ..errors import SoraError
 from ..families.defaults import SORA
+from ..world import SIZES
 from .analyze import analyse_clip
-from .prompts import EvalPrompt
+from .prompts import EvalPrompt, Expectation
 from .score import ClipScore, score_clip
 
 SOURCES = ("model", "world", "untrained", "vae")
@@ -131,6 +132,19 @@ def _psnr_summary(rows: list[dict]) -> dict:
     }
 
 
+def asked_size(scene, expect: Expectation) -> str | None:
+    """The size the recaption gave the object the prompt is about (the one of the asked colour, else of
+    the asked shape); None when the world has no scene for the prompt."""
+    if scene is None or not scene.objects:
+        return None
+    for wanted in ("color", "shape"):
+        value = getattr(expect, wanted)
+        match = [o for o in scene.objects if value is not None and getattr(o, wanted) == value]
+        if match:
+            return match[0].size
+    return scene.objects[0].size
+
+
 def summarize(rows: list[dict], scores: list[ClipScore]) -> dict:
     """Per-attribute accuracy, occlusion persistence, count accuracy, flicker, and a per-motion breakdown."""
     accuracy = {a: _rate([getattr(s, a) for s in scores]) for a in ATTRIBUTES}
@@ -152,6 +166,10 @@ def summarize(rows: list[dict], scores: list[ClipScore]) -> dict:
     for row, s in zip(rows, scores, strict=True):
         if (want := row["expect"].get("shape")) is not None:
             confusion.setdefault(want, Counter())[str(s.detected["shape"])] += 1
+    by_size: dict[str, list[ClipScore]] = {}
+    for row, s in zip(rows, scores, strict=True):
+        if row.get("size") is not None:
+            by_size.setdefault(row["size"], []).append(s)
     occlusion = _rate([s.occlusion for s in scores])
     figures = {**accuracy, "occlusion_persistence": occlusion}
     margins = [s.shape_margin for s in scores if s.shape_margin is not None]
@@ -163,6 +181,12 @@ def summarize(rows: list[dict], scores: list[ClipScore]) -> dict:
         "color_jitter": float(np.mean([s.color_jitter for s in scores])) if scores else None,
         "motion_breakdown": breakdown,
         "shape_confusion": {k: dict(v.most_common()) for k, v in sorted(confusion.items())},
+        # small objects fit inside one DiT token, so their shape is the first to go
+        "by_size": {
+            size: {"n": len(group), **{a: _rate([getattr(s, a) for s in group]) for a in ("shape", "motion")}}
+            for size in SIZES
+            if (group := by_size.get(size))
+        },
         "shape_margin": float(np.mean(margins)) if margins else None,  # a graded shape score: > 0 reads right
         **_psnr_summary(rows),
         "quality_bar": {
@@ -230,6 +254,7 @@ def evaluate(
                     "prompt": p.prompt,
                     "seed": seed,
                     "caption": rc.text,
+                    "size": asked_size(rc.scene, p.expect),
                     "expect": p.expect.as_dict(),
                     "detected": s.detected,
                     "scores": {k: v for k, v in asdict(s).items() if k in (*ATTRIBUTES, "count", "occlusion")},
