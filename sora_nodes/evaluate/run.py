@@ -137,16 +137,14 @@ def asked_size(scene, expect: Expectation) -> str | None:
     the asked shape); None when the world has no scene for the prompt."""
     if scene is None or not scene.objects:
         return None
-    for wanted in ("color", "shape"):
-        value = getattr(expect, wanted)
-        match = [o for o in scene.objects if value is not None and getattr(o, wanted) == value]
-        if match:
-            return match[0].size
-    return scene.objects[0].size
+    by_color = [o for o in scene.objects if o.color == expect.color]
+    by_shape = [o for o in scene.objects if o.shape == expect.shape]
+    return (by_color or by_shape or scene.objects)[0].size
 
 
 def summarize(rows: list[dict], scores: list[ClipScore]) -> dict:
-    """Per-attribute accuracy, occlusion persistence, count accuracy, flicker, and a per-motion breakdown."""
+    """Per-attribute accuracy, occlusion persistence, count accuracy, flicker, and breakdowns per asked
+    motion, shape and object size."""
     accuracy = {a: _rate([getattr(s, a) for s in scores]) for a in ATTRIBUTES}
     accuracy["count"] = _rate([s.count for s in scores])
     by_motion: dict[str, dict] = {}
