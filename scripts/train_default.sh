@@ -20,7 +20,7 @@ DEVICE=${DEVICE:-auto}
 SHIPPED=${SHIPPED:-models/sora/sora-default.safetensors}
 VAE_STEPS=${VAE_STEPS:-1800}
 VAE_LONG_STEPS=${VAE_LONG_STEPS:-700}
-DIT_STEPS=${DIT_STEPS:-60000}  # schedules of 12000, 24000, 36000, 48000 steps (each shipped at its end), now 60000
+DIT_STEPS=${DIT_STEPS:-60000}  # schedules of 12000, 24000, 36000, 48000 and 60000 steps, each shipped at its end
 DIT_STOP=${DIT_STOP:-$DIT_STEPS}
 VAE_ARGS=(--preset shapes4 --batch 8 --crop 32 --crop-candidates 4 --gradient-weight 1.0 --first-frame-weight 2.0
           --device "$DEVICE")
