@@ -362,3 +362,19 @@ def test_salience_weighs_an_object_above_its_textured_backdrop():
     assert inside.any(), "the world clip should hold a visible object"
     s = salience(video)[0, 0, 0]  # [H, W]
     assert s[inside].mean() > 3 * s[~inside].mean()
+
+
+def test_an_interrupted_run_resumes_with_its_cpu_time_so_far(trained_vae, tmp_path):
+    import dataclasses
+
+    from sora_nodes.train.experiment import training_figures
+
+    _, vae_path, _ = trained_vae
+    kw = {"config": dit_preset("tiny"), "vae_path": vae_path, "source": WorldSource(BUCKETS)}
+    first = DiTTrainSettings(steps=4, stop_after=2, batch=2, dataset_size=4, save_every=2, warmup=1)
+    train_dit(tmp_path, settings=first, **kw)
+    spent = torch.load(tmp_path / "state.pt", weights_only=True)["cpu_seconds"]
+    train_dit(tmp_path, settings=dataclasses.replace(first, stop_after=4), resume=True, **kw)
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert state["step"] == 4 and state["cpu_seconds"] > spent > 0  # the second process adds to the first
+    assert training_figures(tmp_path)["cpu_minutes"] == round(state["cpu_seconds"] / 60, 1)

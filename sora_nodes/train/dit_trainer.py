@@ -172,8 +172,9 @@ def train_dit(
         "text_encoder": text_encoder,
         **dataclasses.asdict(settings),
     }
+    cpu_before = 0.0  # CPU seconds of the run's earlier processes
     if resume:
-        step, losses = load_state(out_dir, model=dit, ema=ema, optimizer=optimizer, meta=meta)
+        step, losses, cpu_before = load_state(out_dir, model=dit, ema=ema, optimizer=optimizer, meta=meta)
     elif init_from is not None:
         step, losses = init_from_model(init_from, dit, ema, meta), []
         log(f"starting from {init_from} at step {step} (its EMA weights; optimizer moments restart)")
@@ -236,6 +237,7 @@ def train_dit(
         if step % settings.save_every == 0 or step == last:
             save_state(
                 out_dir, model=dit, ema=ema, optimizer=optimizer, step=step, losses=losses, meta=meta,
+                cpu_seconds=cpu_before + time.process_time() - cpu0,
                 extra={"loss_split": torch.tensor(splits, dtype=torch.float32)},  # [steps, 2]: object, background
             )  # fmt: skip
             save_loss_curve(losses, out_dir / "dit_loss.png", "DiT training loss (rectified flow)")

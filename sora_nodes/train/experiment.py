@@ -123,8 +123,7 @@ def run_arm(
         ARMS[name], cpu_minutes=cpu_minutes, overfit=overfit, start_from=start_from, steps=steps
     )
     source = WorldSource(buckets, label_rate=settings.label_rate)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    earlier = json.loads((out_dir / RESULT_FILE).read_text())["cpu_minutes"] if resume else 0.0
+    wall0 = time.perf_counter()
     model = train_dit(
         out_dir,
         config=config,
@@ -137,13 +136,11 @@ def run_arm(
         device=device,
         log=log,
     )
-    train_minutes = earlier + (time.process_time() - cpu0) / 60
     result = {
         "arm": name,
         "about": ARMS[name].about,
         "overfit": overfit,
         "start_from": None if start_from is None else str(start_from),
-        "cpu_minutes": round(train_minutes, 1),
         "device": str(device),
         "train_seconds": round(time.perf_counter() - wall0),
         **training_figures(out_dir),
@@ -162,7 +159,11 @@ def training_figures(out_dir: Path) -> dict:
     """Steps done and the losses over the last 100 steps, from the run's state."""
     state = torch.load(out_dir / "state.pt", map_location="cpu", weights_only=True)
     losses = state["losses"][-100:]
-    figures = {"steps": int(state["step"]), "loss": round(float(losses.mean()), 4)}
+    figures = {
+        "steps": int(state["step"]),
+        "cpu_minutes": round(float(state.get("cpu_seconds", 0.0)) / 60, 1),  # over every process of the run
+        "loss": round(float(losses.mean()), 4),
+    }
     split = state.get("loss_split", torch.zeros(0, 2))[-100:]  # [steps, 2]: object cells, background
     if len(split):
         figures["loss_object"], figures["loss_background"] = (round(float(v), 4) for v in split.mean(0))

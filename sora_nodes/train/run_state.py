@@ -1,4 +1,4 @@
-"""What a training run keeps on disk so it can resume: weights, EMA, optimizer, step, losses."""
+"""What a training run keeps on disk so it can resume: weights, EMA, optimizer, step, losses, CPU time."""
 
 import json
 from pathlib import Path
@@ -44,9 +44,20 @@ def make_ema(model: nn.Module, decay: float) -> AveragedModel:
 
 
 def save_state(
-    out_dir: Path, *, model, ema, optimizer, step: int, losses: list[float], meta: dict, extra: dict | None = None
+    out_dir: Path,
+    *,
+    model,
+    ema,
+    optimizer,
+    step: int,
+    losses: list[float],
+    meta: dict,
+    cpu_seconds: float = 0.0,
+    extra: dict | None = None,
 ) -> Path:
-    """`extra`: further tensors to keep beside the state (figures of this process's steps, not resumed)."""
+    """`cpu_seconds`: the training CPU time of every process of the run so far, so an arm interrupted and
+    resumed is still compared at its true CPU minutes. `extra`: further tensors to keep beside the state
+    (figures of this process's steps, not resumed)."""
     path = out_dir / STATE_FILE
     state = {
         "model": model.state_dict(),
@@ -54,6 +65,7 @@ def save_state(
         "optimizer": optimizer.state_dict(),
         "step": step,
         "losses": torch.tensor(losses, dtype=torch.float32),
+        "cpu_seconds": cpu_seconds,
         "meta": json.dumps(meta, sort_keys=True),
         **(extra or {}),
     }
@@ -62,8 +74,9 @@ def save_state(
     return path
 
 
-def load_state(out_dir: Path, *, model, ema, optimizer, meta: dict) -> tuple[int, list[float]]:
-    """Restore a run from out_dir/state.pt; refuses a state written with different settings."""
+def load_state(out_dir: Path, *, model, ema, optimizer, meta: dict) -> tuple[int, list[float], float]:
+    """Restore a run from out_dir/state.pt: its step, losses and CPU seconds (0 for a state saved before
+    they were kept); refuses a state written with different settings."""
     path = out_dir / STATE_FILE
     if not path.is_file():
         raise SoraError(f"--resume: no {STATE_FILE} in {out_dir}; start without --resume first")
@@ -78,7 +91,7 @@ def load_state(out_dir: Path, *, model, ema, optimizer, meta: dict) -> tuple[int
     model.load_state_dict(state["model"])
     ema.load_state_dict(state["ema"])
     optimizer.load_state_dict(state["optimizer"])
-    return int(state["step"]), state["losses"].tolist()
+    return int(state["step"]), state["losses"].tolist(), float(state.get("cpu_seconds", 0.0))
 
 
 def save_loss_curve(losses: list[float], path: Path, title: str) -> Path:

@@ -220,7 +220,7 @@ def train_vae(
         "init_from": str(init_from) if init_from is not None else None,
         **{k: v for k, v in dataclasses.asdict(settings).items()},
     }
-    step, losses = load_state(out_dir, model=vae, ema=ema, optimizer=optimizer, meta=meta) if resume else (0, [])
+    step, losses, _ = load_state(out_dir, model=vae, ema=ema, optimizer=optimizer, meta=meta) if resume else (0, [], 0)
     pairs = dit_pairs_for(vae, source, settings, out_dir, device, log) if settings.dit_pairs else None
     amp = autocast_dtype_for_training(settings.precision, device)
     log(
