@@ -335,6 +335,36 @@ def test_an_arm_warm_starts_from_a_trained_model_with_its_new_modules_at_their_i
         warm_start_from(trained, other, make_ema(other, 0.998))
 
 
+def test_a_deeper_arm_starts_as_the_trained_model_and_its_new_blocks_then_learn(tmp_path):
+    import dataclasses
+
+    from sora_nodes.families.checkpoint import save_checkpoint
+    from sora_nodes.models.dit import DiT
+    from sora_nodes.train.dit_trainer import warm_start_from
+    from sora_nodes.train.run_state import make_ema
+
+    torch.manual_seed(0)
+    trained = DiT(dit_preset("tiny")).eval()
+    with torch.no_grad():  # as after training: no layer left at its zero initialisation
+        for p in trained.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    path = save_checkpoint(tmp_path / "trained.safetensors", {"dit": trained})
+    depth = trained.config.depth
+    deeper = DiT(dataclasses.replace(trained.config, depth=depth + 2))
+    ema = make_ema(deeper, 0.998)
+    assert warm_start_from(path, deeper, ema) == [f"blocks.{depth}", f"blocks.{depth + 1}"]
+    x = torch.randn(2, trained.config.latent_channels, 2, 8, 8)
+    args = (x, torch.tensor([0.3, 0.8]), torch.randn(2, 4, trained.config.text_dim), torch.ones(2, 4, dtype=torch.bool))
+    with torch.no_grad():
+        torch.testing.assert_close(deeper.eval()(*args), trained(*args))  # the new blocks pass tokens through
+    deeper.train()(*args).square().mean().backward()
+    gate = deeper.blocks[depth].adaLN_modulation[-1].weight.grad
+    assert gate is not None and gate.abs().sum() > 0  # and learn from the first step
+    shallower = DiT(dataclasses.replace(trained.config, depth=depth - 1))
+    with pytest.raises(SoraError, match="does not fit this config"):
+        warm_start_from(path, shallower, make_ema(shallower, 0.998))
+
+
 def test_a_config_field_added_since_a_run_was_saved_does_not_stop_it_continuing():
     import json
 

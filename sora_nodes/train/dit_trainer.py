@@ -278,10 +278,23 @@ def load_dit_config(path: str | Path) -> DiTConfig:
     return config_from_json(DiTConfig, read_metadata(path)["dit.config"])
 
 
+def _module_name(key: str) -> str:
+    """The module a state-dict key belongs to: "refiner", or "blocks.7" for a block."""
+    parts = key.split(".")
+    return ".".join(parts[:2]) if parts[0] == "blocks" else parts[0]
+
+
+def _trained_has(trained: DiT, name: str) -> bool:
+    if name.startswith("blocks."):
+        return int(name.split(".")[1]) < trained.config.depth
+    return hasattr(trained, name)
+
+
 def warm_start_from(path: str | Path, dit: DiT, ema) -> list[str]:
     """Load a trained model's DiT into `dit` and its EMA, leaving the modules `dit` adds at their
-    initialisation; returns their names. A `dit` with finer patches gets resized patch weights
-    (models/patch_resize.py). Any other difference is refused."""
+    initialisation; returns their names. Blocks past the trained depth are added at the end, where
+    adaLN-zero makes each the identity until trained. A `dit` with finer patches gets resized patch
+    weights (models/patch_resize.py). Any other difference is refused."""
     trained = load_checkpoint(path, {"dit": ARCHITECTURES["dit"]})[0]["dit"]
     state = {k: v.float() for k, v in trained.state_dict().items()}
     if trained.config.patch_size != dit.config.patch_size:
@@ -290,8 +303,8 @@ def warm_start_from(path: str | Path, dit: DiT, ema) -> list[str]:
         missing, unexpected = dit.load_state_dict(state, strict=False)
     except RuntimeError as e:  # a tensor of another shape
         raise SoraError(f"{path}'s DiT does not fit this config: {str(e).splitlines()[-1].strip()}") from None
-    added = sorted({k.split(".")[0] for k in missing})
-    if unexpected or any(hasattr(trained, name) for name in added):
+    added = sorted({_module_name(k) for k in missing}, key=lambda n: (len(n), n))
+    if unexpected or any(_trained_has(trained, name) for name in added):
         raise SoraError(f"{path}'s DiT does not fit this config (missing {missing[:3]}, unexpected {unexpected[:3]})")
     ema.module.load_state_dict(dit.state_dict())
     return added

@@ -53,6 +53,11 @@ ARMS: dict[str, Arm] = {
         "weights resized, models/patch_resize.py)",
         dit={"patch_size": (1, 2, 2)},
     ),
+    "depth-9": Arm(
+        "9 DiT blocks instead of 6 (about 14 M parameters; with --from: three blocks appended at adaLN-zero, "
+        "so the arm starts as the trained model)",
+        dit={"depth": 9},
+    ),
     "lr-1e-3": Arm("learning rate 1e-3 instead of 5e-4", train={"lr": 1e-3}),
     "batch-32": Arm("batch 32 instead of 16 (half the steps in the same time)", train={"batch": 32}),
     "x-pred+object+lr-1e-3": Arm(
